@@ -1,0 +1,58 @@
+# coursekit: the two commands of the README, and their helpers.
+#   make course   build the student release and autograde the sample submissions (the main job)
+#   make test     the whole test suite: library, notebooks (nbval), autograder round trips
+# Each creates .venv and installs what it needs on first use.
+#
+# PyTorch: TORCH picks the build, TORCH_PIP_ARGS where pip finds it. For CUDA 12.6 wheels, e.g.
+#   make test TORCH=torch==2.13.0 TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cu126"
+
+PYTHON         ?= python3
+VENV           ?= .venv
+TORCH          ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+EXTRAS         ?= torch,course,dev
+PYTEST_ARGS    ?=
+
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.coursekit-installed
+
+.PHONY: all install test test-fast lint course lab doctor bench clean
+
+all: test
+
+$(STAMP): pyproject.toml Makefile
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "coursekit needs Python >= 3.10, found " + sys.version.split()[0])'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)" $(TORCH_PIP_ARGS)
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check coursekit tests benchmarks examples
+
+# Everything this machine can run: GPU tests skip themselves without CUDA. pytest's exit code 5
+# ("no tests collected") fails the target like any other error.
+test: $(STAMP) lint
+	$(BIN)/python -m pytest tests lectures --nbval-lax $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not slow and not notebooks" $(PYTEST_ARGS)
+
+course: $(STAMP)
+	$(BIN)/coursekit doctor
+	$(BIN)/coursekit course
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=.
+
+doctor: $(STAMP)
+	$(BIN)/coursekit doctor
+
+bench: $(STAMP)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

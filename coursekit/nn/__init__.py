@@ -1,0 +1,11 @@
+"""coursekit.nn: layers with explicit forward and backward passes, PyTorch's module API, NumPy only."""
+
+from . import functional, init
+from .init import manual_seed
+from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten,
+                     GlobalAvgPool2d, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh)
+from .module import Module, Parameter, Sequential
+
+__all__ = ["functional", "init", "manual_seed", "Parameter", "Module", "Sequential", "Conv2d", "ConvTranspose2d",
+           "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "BatchNorm1d", "BatchNorm2d", "Linear", "ReLU",
+           "LeakyReLU", "Tanh", "Sigmoid", "Dropout", "Flatten", "Identity"]
