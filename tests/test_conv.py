@@ -92,3 +92,19 @@ def test_bias_none_returns_none_gradient():
     x, w = np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))
     out, cache = F.conv2d_forward(x, w)
     assert F.conv2d_backward(out, cache)[2] is None
+
+
+@pytest.mark.parametrize("n,c", [(1, 1), (1, 3), (2, 1), (3, 2)])
+def test_results_never_alias_reused_workspace_buffers(n, c):
+    # conv reuses scratch buffers between calls; a returned array must never be one of them
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((n, c, 5, 5)), rng.standard_normal((2, c, 3, 3))
+    out1, cache1 = F.conv2d_forward(x, w)
+    dx1, dw1, _ = F.conv2d_backward(np.ones_like(out1), cache1)
+    t1, tcache1 = F.conv_transpose2d_forward(x, rng.standard_normal((c, 2, 3, 3)))
+    snapshot = [a.copy() for a in (out1, dx1, dw1, t1)]
+    out2, cache2 = F.conv2d_forward(x * 2, w * 3)
+    F.conv2d_backward(np.full_like(out2, 5.0), cache2)
+    F.conv_transpose2d_forward(x * 4, rng.standard_normal((c, 2, 3, 3)))
+    for before, after in zip(snapshot, (out1, dx1, dw1, t1)):
+        np.testing.assert_array_equal(before, after)

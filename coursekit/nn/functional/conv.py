@@ -19,6 +19,8 @@ Shapes follow PyTorch: x (N, C, H, W); conv weights (F, C, KH, KW); transposed-c
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -52,6 +54,30 @@ def _check_conv_geometry(x_shape, kernel, stride, padding, dilation, what="kerne
             )
 
 
+_scratch = threading.local()
+
+
+def _workspace(slot: str, shape, dtype) -> np.ndarray:
+    """A reusable per-thread buffer for temporaries that never leave the function that asks for them.
+
+    Convolution temporaries are tens of MB; a fresh array that size costs a page fault per 4 KB on first touch,
+    which on a small machine takes as long as the matrix product itself. Reusing the buffer avoids that. Never
+    return a workspace array or keep it in a cache: the next call overwrites it.
+    """
+    store = _scratch.__dict__.setdefault("buffers", {})
+    size = int(np.prod(shape))
+    buf = store.get((slot, np.dtype(dtype)))
+    if buf is None or buf.size < size:
+        buf = np.empty(size, dtype=dtype)
+        store[(slot, np.dtype(dtype))] = buf
+    return buf[:size].reshape(shape)
+
+
+def clear_workspace() -> None:
+    """Free the buffers kept by _workspace in this thread."""
+    _scratch.__dict__.pop("buffers", None)
+
+
 def _windows(xp: np.ndarray, kernel, stride, dilation, out_hw) -> np.ndarray:
     """Every receptive field of xp as a read-only strided view, without copying.
 
@@ -80,11 +106,13 @@ def _col2im(cols, c, n, padded_hw, kernel, stride, dilation, out_hw) -> np.ndarr
     """Adjoint of _im2col: scatter-add columns back onto the padded grid.
 
     cols: (C*KH*KW, N*OH*OW)
-    Returns: (C, N, Hp, Wp), channel-first because that is the order the columns come in.
+    Returns: (C, N, Hp, Wp), channel-first because that is the order the columns come in; a workspace
+    buffer, so copy what you keep.
     """
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
     cols = cols.reshape(c, kh, kw, n, oh, ow)
-    grid = np.zeros((c, n) + tuple(padded_hw), dtype=cols.dtype)
+    grid = _workspace("col2im", (c, n) + tuple(padded_hw), cols.dtype)
+    grid.fill(0)
     for u in range(kh):
         rows = slice(u * dh, u * dh + sh * (oh - 1) + 1, sh)
         for v in range(kw):
@@ -138,11 +166,13 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     xp = _pad(x.astype(dtype, copy=False), padding)             # N,C,Hp,Wp
     cols = _im2col(xp, kernel, stride, dilation, out_hw)        # C*KH*KW, N*OH*OW
     w_mat = w.astype(dtype, copy=False).reshape(f, -1)          # F, C*KH*KW
-    out = (w_mat @ cols).reshape(f, n, *out_hw)                 # F,N,OH,OW
-    out = out.transpose(1, 0, 2, 3)                             # N,F,OH,OW (a view)
-    if b is not None:
-        out = out + b.astype(dtype, copy=False).reshape(1, f, 1, 1)
-    out = np.ascontiguousarray(out)
+    prod = np.matmul(w_mat, cols, out=_workspace("gemm", (f, cols.shape[1]), dtype))  # F, N*OH*OW
+    prod = prod.reshape(f, n, *out_hw).transpose(1, 0, 2, 3)    # N,F,OH,OW (a view)
+    out = np.empty((n, f) + out_hw, dtype=dtype)
+    if b is None:
+        np.copyto(out, prod)
+    else:
+        np.add(prod, b.astype(dtype, copy=False).reshape(1, f, 1, 1), out=out)
     cache = {"x_shape": x.shape, "w": w_mat, "w_shape": w.shape, "cols": cols, "has_bias": b is not None,
              "stride": stride, "padding": padding, "dilation": dilation}
     return out, cache
@@ -164,14 +194,16 @@ def conv2d_backward(dout, cache):
                          f"{cols.shape[1] // n} output pixels)")
     oh, ow = dout.shape[2:]
 
-    dout_mat = dout.astype(cols.dtype, copy=False).transpose(1, 0, 2, 3).reshape(f, -1)  # F, N*OH*OW
+    dout_mat = _workspace("dout", (f, n) + (oh, ow), cols.dtype)
+    np.copyto(dout_mat, dout.transpose(1, 0, 2, 3))                                     # F,N,OH,OW
+    dout_mat = dout_mat.reshape(f, -1)                                                  # F, N*OH*OW
     db = dout_mat.sum(axis=1) if cache["has_bias"] else None                            # F
     dw = (dout_mat @ cols.T).reshape(f, c, kh, kw)                                      # F,C,KH,KW
-    dcols = w_mat.T @ dout_mat                                                          # C*KH*KW, N*OH*OW
+    dcols = np.matmul(w_mat.T, dout_mat, out=_workspace("gemm", cols.shape, cols.dtype))  # C*KH*KW, N*OH*OW
     padded_hw = (h + 2 * padding[0], w_in + 2 * padding[1])
     dxp = _col2im(dcols, c, n, padded_hw, (kh, kw), stride, dilation, (oh, ow))       # C,N,Hp,Wp
     dx = dxp[:, :, padding[0]: padding[0] + h, padding[1]: padding[1] + w_in]          # C,N,H,W
-    return np.ascontiguousarray(dx.transpose(1, 0, 2, 3)), dw, db
+    return dx.transpose(1, 0, 2, 3).copy(), dw, db  # copy: dxp is a workspace buffer
 
 
 # ------------------------------------------------------------------------------------- naive convolution
@@ -271,11 +303,11 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     grid = _col2im(cols, c_out, n, padded_hw, kernel, stride, dilation, (h, w_in))  # C_out,N,Hp,Wp
     out = grid[:, :, padding[0]: padding[0] + out_hw[0], padding[1]: padding[1] + out_hw[1]]
     out = out.transpose(1, 0, 2, 3)                                            # N,C_out,OH,OW
-    if b is not None:
-        out = out + b.astype(dtype, copy=False).reshape(1, c_out, 1, 1)
+    # grid is a workspace buffer: the result must be a fresh array in either branch
+    out = out.copy() if b is None else np.ascontiguousarray(out + b.astype(dtype, copy=False).reshape(1, c_out, 1, 1))
     cache = {"x_mat": x_mat, "x_shape": x.shape, "w": w_mat, "w_shape": w.shape, "has_bias": b is not None,
              "stride": stride, "padding": padding, "dilation": dilation}
-    return np.ascontiguousarray(out), cache
+    return out, cache
 
 
 def conv_transpose2d_backward(dout, cache):
