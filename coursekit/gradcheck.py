@@ -7,7 +7,7 @@ swamps the difference for any h small enough to be accurate.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

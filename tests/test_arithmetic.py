@@ -1,6 +1,5 @@
 """Convolution arithmetic against the shapes torch produces, and the slides' worked numbers."""
 
-import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -8,8 +7,15 @@ from strategies import conv_settings, pool_settings
 from torch_ref import torch
 
 import coursekit.nn as nn
-from coursekit.arithmetic import (conv_macs, conv_output_size, conv_params, conv_transpose_output_size,
-                                  pool_output_size, receptive_field, summary)
+from coursekit.arithmetic import (
+    conv_macs,
+    conv_output_size,
+    conv_params,
+    conv_transpose_output_size,
+    pool_output_size,
+    receptive_field,
+    summary,
+)
 
 TF = torch.nn.functional
 

@@ -4,11 +4,15 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy
 import pytest
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMPY_CORE = ["coursekit", "coursekit.nn", "coursekit.nn.functional", "coursekit.nn.init", "coursekit.optim",

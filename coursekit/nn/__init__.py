@@ -2,8 +2,23 @@
 
 from . import functional, init
 from .init import manual_seed
-from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten,
-                     GlobalAvgPool2d, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh)
+from .layers import (
+                     AvgPool2d,
+                     BatchNorm1d,
+                     BatchNorm2d,
+                     Conv2d,
+                     ConvTranspose2d,
+                     Dropout,
+                     Flatten,
+                     GlobalAvgPool2d,
+                     Identity,
+                     LeakyReLU,
+                     Linear,
+                     MaxPool2d,
+                     ReLU,
+                     Sigmoid,
+                     Tanh,
+)
 from .module import Module, Parameter, Sequential
 
 __all__ = ["functional", "init", "manual_seed", "Parameter", "Module", "Sequential", "Conv2d", "ConvTranspose2d",

@@ -8,7 +8,7 @@ returns the gradient with respect to the input.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -85,7 +85,7 @@ class Module:
         return self.train(False)
 
     # -- traversal
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
     def named_modules(self, prefix: str = ""):
@@ -123,7 +123,7 @@ class Module:
                 p.grad[...] = 0
 
     # -- state
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Copies of every parameter and buffer, keyed like torch (``features.0.weight``)."""
         state = OrderedDict()
         for prefix, module in self.named_modules():

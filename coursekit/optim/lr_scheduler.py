@@ -77,7 +77,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     @classmethod
-    def with_rate(cls, optimizer, k: float, last_epoch=-1) -> "ExponentialLR":
+    def with_rate(cls, optimizer, k: float, last_epoch=-1) -> ExponentialLR:
         """The slides' form lr0 * exp(-k t)."""
         if not isinstance(k, numbers.Real) or k < 0:
             raise ValueError(f"decay rate k must be >= 0, got {k!r}")

@@ -210,7 +210,7 @@ def conv2d_backward(dout, cache):
 def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1):
     """The slide's formula, one output pixel at a time. Same arguments and result as conv2d_forward."""
     x, w, b, kernel, stride, padding, dilation = _validate_conv(x, w, b, stride, padding, dilation)
-    (n, c, h, w_in), f = x.shape, w.shape[0]
+    (n, _, h, w_in), f = x.shape, w.shape[0]
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     oh = _output_size(h, kh, sh, padding[0], dh)
     ow = _output_size(w_in, kw, sw, padding[1], dw)
@@ -231,7 +231,7 @@ def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1):
 def conv2d_backward_naive(dout, cache):
     """Each output pixel sent its gradient back to the field it was computed from."""
     x, w, has_bias, (sh, sw), padding, (dh, dw) = cache
-    (n, c, h, w_in), (f, _, kh, kw) = x.shape, w.shape
+    (n, _, h, w_in), (f, _, kh, kw) = x.shape, w.shape
     xp = _pad(x, padding)
     dxp = np.zeros_like(xp, dtype=result_dtype(xp, dout))
     dw_ = np.zeros_like(w, dtype=result_dtype(w, dout))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ._checks import as_array, check_vector, result_dtype
 
 __all__ = ["linear_forward", "linear_backward"]

@@ -1,0 +1,31 @@
+"""Figures build and save outside Jupyter (no pyplot, no display)."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from coursekit import viz  # noqa: E402
+
+
+@pytest.mark.parametrize("make", [
+    lambda: viz.show_images(np.random.default_rng(0).random((5, 1, 8, 8)), titles=list("abcde"), cols=3),
+    lambda: viz.show_filters(np.random.default_rng(1).standard_normal((6, 1, 3, 3))),
+    lambda: viz.show_feature_maps(np.random.default_rng(2).random((4, 6, 6))),
+    lambda: viz.plot_curves({"train": [3, 2, 1], "val": [3.5, 2.5, 2]}, logy=True),
+    lambda: viz.plot_trajectories(lambda a, b: a ** 2 + b ** 2, {"sgd": np.array([[1, 1], [0.5, 0.5], [0, 0]])}),
+    lambda: viz.plot_schedules({"const": lambda t: 0.1}, 5),
+    lambda: viz.plot_conv_geometry(7, 3, stride=2, padding=1, dilation=1),
+    lambda: viz.plot_confusion_matrix(np.eye(3, dtype=int) * 5),
+    lambda: viz.plot_bars({"a": 1, "b": 10}, logy=True),
+])
+def test_figure_renders_to_png(make, tmp_path):
+    fig = make()
+    path = tmp_path / "figure.png"
+    fig.savefig(path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_geometry_plot_rejects_an_impossible_layer():
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        viz.plot_conv_geometry(2, 5)
