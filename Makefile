@@ -23,9 +23,9 @@ all: test
 $(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "coursekit needs Python >= 3.10, found " + sys.version.split()[0])'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH)" $(TORCH_PIP_ARGS)
-	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq "$(TORCH)" $(TORCH_PIP_ARGS)
+	$(BIN)/python -m pip install -qq -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 install: $(STAMP)
