@@ -7,6 +7,8 @@ assignments once they are added.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,10 +21,30 @@ def execute_notebook(path: Path, timeout: int = 300) -> float:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    return time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix="coursekit-kernel-") as socket_dir:
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       kernel_manager_class=_local_kernel_manager(socket_dir),
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        return time.perf_counter() - start
+
+
+def _local_kernel_manager(socket_dir: str):
+    """A KernelManager that talks to its kernel over Unix sockets in socket_dir where the OS has them, so nothing
+    listens on the network (and the kernel does not warn about unencrypted TCP)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    if os.name != "posix":
+        return AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            # an absolute socket path: the kernel runs in the notebook's folder, not ours
+            kwargs.setdefault("ip", os.path.join(socket_dir, "kernel"))
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
 
 
 def run_course(root=".", timeout: int = 300) -> int:
