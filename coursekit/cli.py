@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -10,9 +11,33 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="coursekit", description="coursekit: tools for students and instructors")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check that Python, numpy, torch, Jupyter and nbgrader are ready")
-    course = sub.add_parser("course", help="the instructor's main job: release, autograde, export grades")
+    course = sub.add_parser("course", help="the instructor's main job: release, autograde the samples, export grades")
     course.add_argument("--root", default=".", help="repository root (default: current directory)")
-    course.add_argument("--timeout", type=int, default=300, help="seconds per notebook cell when executing lectures")
+    course.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU count)")
+    course.add_argument("--keep-samples", action="store_true", help="do not regenerate course/submitted/")
+
+    release = sub.add_parser("release", help="generate the student version of assignments into assignments/")
+    release.add_argument("assignments", nargs="*", help="default: every assignment in solutions/")
+    release.add_argument("--root", default=".")
+
+    autograde = sub.add_parser("autograde", help="autograde submissions in course/submitted/")
+    autograde.add_argument("assignment", nargs="?", help="default: every assignment")
+    autograde.add_argument("--student", action="append", help="only these students (repeatable)")
+    autograde.add_argument("--jobs", type=int, default=None)
+    autograde.add_argument("--root", default=".")
+
+    feedback = sub.add_parser("feedback", help="HTML feedback for graded submissions (hidden tests stay hidden)")
+    feedback.add_argument("assignment")
+    feedback.add_argument("--student", action="append", required=True)
+    feedback.add_argument("--root", default=".")
+
+    export = sub.add_parser("export", help="write course/grades.csv and print the grade table")
+    export.add_argument("--to", default=None)
+    export.add_argument("--root", default=".")
+
+    check = sub.add_parser("check", help="run your notebook exactly as the autograder will, and say what passes")
+    check.add_argument("notebook")
+    check.add_argument("--release", default=None, help="the released notebook to compare with (found if omitted)")
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
@@ -22,9 +47,34 @@ def main(argv=None) -> int:
     if args.command == "course":
         from .course import run_course
 
-        return run_course(args.root, timeout=args.timeout)
-    parser.error(f"unknown command {args.command}")
-    return 2
+        return run_course(args.root, jobs=args.jobs, regenerate_samples=not args.keep_samples)
+    if args.command == "check":
+        from .course.check import main as check_main
+
+        return check_main(args.notebook, args.release)
+    from .course.pipeline import Course, NbgraderError, grade_table, read_grades
+
+    try:
+        course = Course(args.root)
+        if args.command == "release":
+            for assignment in args.assignments or course.assignments():
+                print(f"released {assignment} -> {course.release(assignment)}")
+        elif args.command == "autograde":
+            pairs = [(s, a) for s, a in course.submissions()
+                     if (args.assignment in (None, a)) and (not args.student or s in args.student)]
+            results = course.autograde(pairs, jobs=args.jobs or os.cpu_count() or 1)
+            return 1 if any(not r.ok for r in results) else 0
+        elif args.command == "feedback":
+            for student in args.student:
+                print(f"feedback for {student}: {course.feedback(args.assignment, student)}")
+        elif args.command == "export":
+            path = course.export(args.to)
+            print(grade_table(read_grades(path)))
+            print(f"written to {path}")
+    except NbgraderError as exc:
+        print(f"coursekit {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""Course tooling: what `make course` runs.
+"""Course tooling: what `make course` runs, and the student-side check.
 
-Today it executes every lecture notebook top to bottom (the same check nbval does in CI) and reports which
-nbgrader source assignments exist in ``solutions/``. Release, autograding and grade export run over those
-assignments once they are added.
+``run_course`` releases every assignment in ``solutions/`` into ``assignments/`` with nbgrader, regenerates the
+sample submissions, autogrades them in parallel, exports ``course/grades.csv`` and prints the grade table.
+``pipeline`` drives nbgrader; ``plugins`` holds the nbgrader preprocessors that make grading strict; ``check``
+is ``coursekit check NOTEBOOK``.
 """
 
 from __future__ import annotations
@@ -47,21 +48,61 @@ def _local_kernel_manager(socket_dir: str):
     return IPCKernelManager
 
 
-def run_course(root=".", timeout: int = 300) -> int:
-    root = Path(root).resolve()
-    lectures = sorted((root / "lectures").glob("*.ipynb"))
-    print(f"== lectures: executing {len(lectures)} notebook(s) from {root / 'lectures'}")
-    failures = 0
-    for nb in lectures:
-        try:
-            seconds = execute_notebook(nb, timeout)
-            print(f"   ok    {nb.name:<48} {seconds:6.1f} s")
-        except Exception as exc:  # report every lecture, then fail
-            failures += 1
-            print(f"   FAIL  {nb.name:<48} {type(exc).__name__}: {str(exc).splitlines()[-1] if str(exc) else ''}")
-    sources = sorted(p.name for p in (root / "solutions").glob("*") if p.is_dir())
-    print(f"== assignments: {len(sources)} source assignment(s) in solutions/: {', '.join(sources) or 'none yet'}")
-    if not sources:
-        print("   nothing to release or autograde yet; the nbgrader pipeline runs here once assignments exist")
-    print(f"== done: {len(lectures) - failures}/{len(lectures)} lectures ran")
-    return 1 if failures else 0
+def run_course(root=".", jobs: int | None = None, regenerate_samples: bool = True) -> int:
+    """`make course`: release every assignment, autograde every sample submission, export and print the grades.
+
+    Returns 0 when every submission was graded and every score matches course/expected_scores.json.
+    """
+    import json
+
+    from .pipeline import Course, NbgraderError, grade_table, read_grades
+
+    course = Course(root)
+    jobs = jobs or os.cpu_count() or 1
+    started = time.perf_counter()
+    assignments = course.assignments()
+    print(f"== release: {len(assignments)} assignment(s) from solutions/ into assignments/")
+    try:
+        for assignment in assignments:
+            course.release(assignment)
+            print(f"   released {assignment}")
+    except NbgraderError as exc:
+        print(f"   FAILED: {exc}")
+        return 1
+    if regenerate_samples and (course.course / "make_submissions.py").is_file():
+        import runpy
+
+        written = runpy.run_path(str(course.course / "make_submissions.py"))["write"]()
+        print(f"== samples: {len(written)} sample submission(s) written to course/submitted/")
+    pairs = course.submissions()
+    print(f"== autograde: {len(pairs)} submission(s) on {min(jobs, max(1, len(pairs)))} worker(s)")
+    grading_start = time.perf_counter()
+    results = course.autograde(pairs, jobs=jobs)
+    grading_seconds = time.perf_counter() - grading_start
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"   grader error for {r.student}/{r.assignment}: {r.detail.splitlines()[0] if r.detail else ''}")
+    try:
+        csv_path = course.export()
+    except NbgraderError as exc:
+        print(f"   export FAILED: {exc}")
+        return 1
+    rows = read_grades(csv_path)
+    print(f"== grades ({csv_path.relative_to(course.root)}):")
+    print(grade_table(rows, results, submitted=set(pairs)))
+    per_submission = sum(r.seconds for r in results) / max(1, len(results))
+    print(f"== {len(results)} submissions graded in {grading_seconds:.1f} s wall time ({per_submission:.1f} s each "
+          f"on average, {min(jobs, max(1, len(pairs)))} at a time); whole run {time.perf_counter() - started:.1f} s")
+    status = 1 if failed else 0
+    expected_path = course.course / "expected_scores.json"
+    if expected_path.is_file():
+        expected = json.loads(expected_path.read_text())
+        got = {(r["student_id"], r["assignment"]): float(r["score"]) for r in rows}
+        wrong = [f"{s}/{a}: expected {v}, got {got.get((s, a))}" for a, scores in expected.items()
+                 for s, v in scores.items() if got.get((s, a)) != float(v)]
+        if wrong:
+            status = 1
+            print("== scores that differ from course/expected_scores.json:\n   " + "\n   ".join(wrong))
+        else:
+            print("== every score matches course/expected_scores.json")
+    return status

@@ -1,0 +1,111 @@
+"""`coursekit check NOTEBOOK`: run a student's notebook the way the autograder will, and say what it sees.
+
+Same kernel, fresh, top to bottom, with the same per-cell time limits (course/timeouts.json). The report lists
+each graded test cell (passed, failed with its message, or timed out), solution cells that still raise
+NotImplementedError, and test or read-only cells that differ from the released notebook or are missing —
+changes the autograder gives no credit for. Hidden tests exist only on the grader's side; passing the visible
+ones is necessary, not sufficient.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from . import _local_kernel_manager
+from .plugins import cell_timeout
+
+
+def _nbgrader(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def find_release(notebook: Path) -> Path | None:
+    """The released copy of this notebook: assignments/<assignment>/<name>.ipynb in a parent folder."""
+    for parent in [notebook.resolve().parent, *notebook.resolve().parents]:
+        candidates = sorted((parent / "assignments").glob(f"*/{notebook.name}"))
+        if candidates:
+            return candidates[0]
+    return None
+
+
+def compare_with_release(nb, release) -> list[str]:
+    problems = []
+    mine = {_nbgrader(c).get("grade_id"): c for c in nb.cells if _nbgrader(c).get("grade_id")}
+    for original in release.cells:
+        meta = _nbgrader(original)
+        grade_id = meta.get("grade_id")
+        if grade_id is None or meta.get("solution"):
+            continue
+        kind = "test cell" if meta.get("grade") else "read-only cell"
+        if grade_id not in mine:
+            problems.append(f"{kind} {grade_id} is missing: the grader restores it" +
+                            (" and it scores 0" if meta.get("grade") else ""))
+        elif mine[grade_id].source != original.source:
+            problems.append(f"{kind} {grade_id} was changed" + (": it scores 0" if meta.get("grade") else
+                                                                 ": the grader restores the original"))
+    return problems
+
+
+def run(notebook: Path):
+    nb = nbformat.read(notebook, as_version=4)
+    executed = copy.deepcopy(nb)
+    from nbclient import NotebookClient
+
+    with tempfile.TemporaryDirectory(prefix="coursekit-check-") as socket_dir:
+        client = NotebookClient(executed, timeout=600, timeout_func=cell_timeout, interrupt_on_timeout=True,
+                                allow_errors=True, kernel_name="python3",
+                                kernel_manager_class=_local_kernel_manager(socket_dir),
+                                resources={"metadata": {"path": str(notebook.resolve().parent)}})
+        client.execute()
+    return nb, executed
+
+
+def report(executed) -> tuple[list[str], int, int]:
+    lines, earned, possible = [], 0.0, 0.0
+    for cell in executed.cells:
+        meta = _nbgrader(cell)
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if meta.get("solution") and cell.cell_type == "code":
+            if "raise NotImplementedError" in cell.source or any(e.get("ename") == "NotImplementedError"
+                                                                   for e in errors):
+                lines.append(f"  TODO  {meta.get('grade_id')}: still raises NotImplementedError")
+            elif errors:
+                lines.append(f"  ERROR {meta.get('grade_id')}: {errors[0].get('ename')}: {errors[0].get('evalue')}")
+        if meta.get("grade") and not meta.get("solution"):
+            points = float(meta.get("points", 0))
+            possible += points
+            if not errors:
+                earned += points
+                lines.append(f"  pass  {meta.get('grade_id')} ({points:g} point{'s' if points != 1 else ''})")
+            else:
+                e = errors[0]
+                reason = "timed out" if e.get("ename") == "CellTimeoutError" else f"{e.get('ename')}: {e.get('evalue')}"
+                lines.append(f"  FAIL  {meta.get('grade_id')} ({points:g}): {reason}")
+    return lines, earned, possible
+
+
+def main(notebook: str, release: str | None = None) -> int:
+    path = Path(notebook)
+    if not path.is_file():
+        print(f"coursekit check: no notebook at {path}")
+        return 2
+    nb, executed = run(path)
+    lines, earned, possible = report(executed)
+    print(f"coursekit check {path.name}: ran every cell in a fresh kernel with the grader's time limits")
+    print("\n".join(lines))
+    release_path = Path(release) if release else find_release(path)
+    if release_path and release_path.is_file() and release_path.resolve() != path.resolve():
+        problems = compare_with_release(nb, nbformat.read(release_path, as_version=4))
+        if problems:
+            print("changed or deleted cells (compared with " + str(release_path) + "):")
+            print("\n".join(f"  {p}" for p in problems))
+        else:
+            print(f"no test or read-only cell was changed (compared with {release_path})")
+    else:
+        print("released notebook not found: changed or deleted cells were not checked (use --release)")
+    print(f"visible tests: {earned:g} / {possible:g} points. Hidden tests run when your work is graded.")
+    return 0

@@ -1,0 +1,221 @@
+"""The instructor's pipeline over nbgrader: release, autograde (in parallel), merge, export, report.
+
+nbgrader runs in subprocesses, one per submission, so a submission that crashes or hangs its grader cannot take
+the others down. nbgrader's gradebook is a single SQLite file and its autograder is not safe to run twice at
+once, so parallel grading gives each worker its own copy of the gradebook (made after the release) and merges
+the workers' grades back into the course gradebook at the end, in this process, one writer at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Course", "GradingResult", "NbgraderError"]
+
+CONFIG_ERROR = "Exception while loading config file"
+
+
+class NbgraderError(RuntimeError):
+    pass
+
+
+@dataclass
+class GradingResult:
+    student: str
+    assignment: str
+    seconds: float
+    ok: bool
+    detail: str = ""
+    worker: int = 0
+
+
+@dataclass
+class Course:
+    """A repository laid out as coursekit's: solutions/, assignments/, course/ beside each other."""
+
+    root: Path
+    log: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.root = Path(self.root).resolve()
+        self.course = self.root / "course"
+        if not (self.course / "nbgrader_config.py").is_file():
+            raise NbgraderError(f"{self.course / 'nbgrader_config.py'} not found: is {self.root} a coursekit course?")
+
+    # ------------------------------------------------------------------------------------------ running
+    def _env(self, db_url: str | None = None) -> dict:
+        env = dict(os.environ)
+        # nbgrader runs its own tools (alembic) by name: the interpreter's folder must be on PATH
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        env["PYTHONWARNINGS"] = "ignore"
+        env.pop("NBGRADER_EXECUTION", None)
+        if db_url:
+            env["COURSEKIT_DB_URL"] = db_url
+        return env
+
+    def nbgrader(self, *args: str, db_url: str | None = None, timeout: float | None = None):
+        """Run one nbgrader command in the course directory; raise if it fails or its config did not load."""
+        cmd = [sys.executable, "-m", "nbgrader", *args]
+        try:
+            done = subprocess.run(cmd, cwd=self.course, env=self._env(db_url), capture_output=True, text=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            raise NbgraderError(f"nbgrader {' '.join(args)} took longer than {timeout:.0f} s") from exc
+        output = done.stdout + done.stderr
+        if CONFIG_ERROR in output:
+            # nbgrader carries on with its defaults after a config error: that would grade without our checks
+            detail = output[output.index(CONFIG_ERROR):].splitlines()[:6]
+            raise NbgraderError("course/nbgrader_config.py failed to load:\n" + "\n".join(detail))
+        # nbgrader logs a cell timeout as an ERROR and carries on grading, so its exit status and its
+        # "error processing" line, not the presence of ERROR, say whether a command failed
+        if done.returncode != 0 or "There was an error processing" in output:
+            errors = [line for line in output.splitlines() if "ERROR" in line][-5:]
+            raise NbgraderError(f"nbgrader {' '.join(args)} failed (exit {done.returncode}):\n" + "\n".join(errors))
+        return output
+
+    # ------------------------------------------------------------------------------------------ release
+    def assignments(self) -> list[str]:
+        return sorted(p.name for p in (self.root / "solutions").iterdir()
+                      if p.is_dir() and any(p.glob("*.ipynb")))
+
+    def release(self, assignment: str) -> Path:
+        """Generate the student version of one assignment into assignments/ (and record it in the gradebook)."""
+        self.nbgrader("generate_assignment", assignment, "--create", "--force")
+        return self.root / "assignments" / assignment
+
+    def submissions(self) -> list[tuple[str, str]]:
+        """(student, assignment) pairs found in course/submitted/."""
+        pairs = []
+        submitted = self.course / "submitted"
+        for student in sorted(p for p in submitted.iterdir() if p.is_dir()) if submitted.is_dir() else []:
+            for assignment in sorted(p.name for p in student.iterdir() if p.is_dir()):
+                pairs.append((student.name, assignment))
+        return pairs
+
+    # ---------------------------------------------------------------------------------------- autograde
+    def autograde(self, pairs, jobs: int = 1, timeout: float = 900, progress=print) -> list[GradingResult]:
+        """Autograde every (student, assignment); returns one result per submission, in input order."""
+        pairs = list(pairs)
+        jobs = max(1, min(jobs, len(pairs))) if pairs else 1
+        main_db = self.course / "gradebook.db"
+        work = self.course / ".grading"
+        if work.exists():
+            shutil.rmtree(work)
+        db_urls = [None]
+        if jobs > 1:
+            work.mkdir()
+            db_urls = []
+            for k in range(jobs):
+                copy = work / f"gradebook-{k}.db"
+                shutil.copyfile(main_db, copy)
+                db_urls.append(f"sqlite:///{copy}")
+
+        queues = [pairs[k::jobs] for k in range(jobs)]
+
+        def run_queue(k):
+            results = []
+            for student, assignment in queues[k]:
+                start = time.perf_counter()
+                try:
+                    self.nbgrader("autograde", assignment, "--student", student, "--force", db_url=db_urls[k],
+                                  timeout=timeout)
+                    result = GradingResult(student, assignment, time.perf_counter() - start, True, worker=k)
+                except NbgraderError as exc:
+                    result = GradingResult(student, assignment, time.perf_counter() - start, False, str(exc), k)
+                if progress:
+                    status = "graded" if result.ok else "FAILED"
+                    progress(f"   {status:<7} {assignment:<22} {student:<20} {result.seconds:6.1f} s")
+                results.append(result)
+            return results
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            per_worker = list(pool.map(run_queue, range(jobs)))
+        if jobs > 1:
+            for k, results in enumerate(per_worker):
+                self._merge([r for r in results if r.ok], db_urls[k])
+            shutil.rmtree(work)
+        by_pair = {(r.student, r.assignment): r for results in per_worker for r in results}
+        return [by_pair[p] for p in pairs]
+
+    def _merge(self, results, worker_url: str) -> None:
+        """Copy the grades of these submissions from a worker's gradebook into the course gradebook."""
+        import warnings
+
+        from nbgrader.api import Gradebook
+
+        warnings.filterwarnings("ignore", module="nbgrader.api")  # SQLAlchemy chatter about lazy relationships
+        main_url = f"sqlite:///{self.course / 'gradebook.db'}"
+        with Gradebook(worker_url) as worker, Gradebook(main_url) as main:
+            for r in results:
+                theirs = worker.find_submission(r.assignment, r.student)
+                main.update_or_create_student(r.student)
+                main.update_or_create_submission(r.assignment, r.student, timestamp=theirs.timestamp)
+                for nb in theirs.notebooks:
+                    mine = main.find_submission_notebook(nb.name, r.assignment, r.student)
+                    mine.flagged = nb.flagged
+                    for grade in nb.grades:
+                        target = main.find_grade(grade.name, nb.name, r.assignment, r.student)
+                        target.auto_score = grade.auto_score
+                        target.manual_score = grade.manual_score
+                        target.extra_credit = grade.extra_credit
+                        target.needs_manual_grade = grade.needs_manual_grade
+                    for comment in nb.comments:
+                        target = main.find_comment(comment.name, nb.name, r.assignment, r.student)
+                        target.auto_comment = comment.auto_comment
+                        target.manual_comment = comment.manual_comment
+            main.db.commit()
+
+    # -------------------------------------------------------------------------------- feedback and export
+    def feedback(self, assignment: str, student: str) -> Path:
+        self.nbgrader("generate_feedback", assignment, "--student", student, "--force")
+        return self.course / "feedback" / student / assignment
+
+    def export(self, path: Path | None = None) -> Path:
+        """Write the grades in nbgrader's CSV export format (course/grades.csv by default)."""
+        path = Path(path) if path else self.course / "grades.csv"
+        self.nbgrader("export", "--to", str(path))
+        return path
+
+
+def read_grades(path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def grade_table(rows: list[dict], results: list[GradingResult] | None = None, submitted=None) -> str:
+    """A readable table: one line per student, one column per assignment (score / max).
+
+    submitted: the (student, assignment) pairs that exist; nbgrader's export lists every student under every
+    assignment, with 0 where nothing was handed in, which the table shows as "-" instead.
+    """
+    assignments = sorted({r["assignment"] for r in rows})
+    students = sorted({r["student_id"] for r in rows})
+    score = {(r["student_id"], r["assignment"]): (float(r["score"]), float(r["max_score"])) for r in rows}
+    failed = {(r.student, r.assignment) for r in results or [] if not r.ok}
+    width = max([len("student")] + [len(s) for s in students])
+    cols = [max(len(a), 13) for a in assignments]
+    lines = [f"{'student':<{width}}  " + "  ".join(f"{a:>{w}}" for a, w in zip(assignments, cols)) + "    total"]
+    lines.append("-" * len(lines[0]))
+    for student in students:
+        cells, total, out_of = [], 0.0, 0.0
+        for a, w in zip(assignments, cols):
+            if (student, a) in failed:
+                cells.append(f"{'grader error':>{w}}")
+            elif submitted is not None and (student, a) not in submitted:
+                cells.append(f"{'-':>{w}}")
+            elif (student, a) in score:
+                s, m = score[(student, a)]
+                total, out_of = total + s, out_of + m
+                cells.append(f"{s:>{w - 6}g} / {m:<3g}")
+            else:
+                cells.append(f"{'-':>{w}}")
+        lines.append(f"{student:<{width}}  " + "  ".join(cells) + f"    {total:g} / {out_of:g}")
+    return "\n".join(lines)

@@ -1,0 +1,274 @@
+"""nbgrader plugins that make grading strict: per-cell time limits, tampering gets no credit, feedback hides tests.
+
+Wired in by ``course/nbgrader_config.py``:
+
+* ``cell_timeout`` gives each cell its time limit from ``course/timeouts.json`` (by grade_id; a default for all
+  other cells). ``coursekit check`` uses the same table, so a notebook that passes there is not timed out here.
+* ``FlagTamperedCells`` runs before nbgrader's ``OverwriteCells``. It compares each submitted test cell and
+  read-only cell with the released notebook: a test cell whose code or grading metadata was changed is marked;
+  a deleted read-only cell (the setup cell) is put back where it was.
+* ``FailTamperedCells`` runs after ``OverwriteCells`` has restored the instructor's tests, and turns every marked
+  cell into one that fails with a message saying why. A deleted test cell comes back through nbgrader's
+  ``add_missing_cells``, whose notification (set in the config to ``RESTORED_CELL_NOTICE``) fails it the same way.
+* ``HideTestCode`` runs when feedback is generated: hidden test regions are cut from the source and error outputs
+  keep their message but lose the traceback, which would quote the hidden test's lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import nbformat
+from nbgrader import utils
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Unicode
+
+__all__ = ["cell_timeout", "load_timeouts", "FlagTamperedCells", "FailTamperedCells", "HideTestCode",
+           "RESTORED_CELL_NOTICE", "TAMPERED_KEY"]
+
+TAMPERED_KEY = "coursekit_tampered"
+COURSE_DIR = Path(__file__).resolve().parents[2] / "course"
+
+# nbgrader prefixes this to a deleted grade cell it restores, as a comment line ("# " + first line): the second
+# line is code, so the restored cell fails with this message instead of passing on the student's behalf.
+RESTORED_CELL_NOTICE = (
+    "This graded cell ({cell_id}) was deleted from the submission and restored by the grader.\n"
+    "raise AssertionError('this test cell was deleted from the submitted notebook, so it scores 0; "
+    "keep every graded cell')\n\n"
+)
+
+
+# -------------------------------------------------------------------------------------------- time limits
+def load_timeouts(path: str | os.PathLike | None = None) -> dict:
+    path = Path(path) if path else Path(os.environ.get("COURSEKIT_TIMEOUTS", COURSE_DIR / "timeouts.json"))
+    with open(path) as f:
+        table = json.load(f)
+    if not isinstance(table.get("default"), (int, float)) or table["default"] <= 0:
+        raise ValueError(f"{path}: 'default' must be a positive number of seconds")
+    return table
+
+
+_TIMEOUTS: dict | None = None
+
+
+def cell_timeout(cell) -> int:
+    """Seconds a cell may run: its grade_id's entry in timeouts.json, else the default."""
+    global _TIMEOUTS
+    if _TIMEOUTS is None:
+        _TIMEOUTS = load_timeouts()
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return int(_TIMEOUTS.get("cells", {}).get(grade_id, _TIMEOUTS["default"]))
+
+
+# ---------------------------------------------------------------------------------------------- tampering
+_GRADING_KEYS = ("grade", "solution", "locked", "points", "grade_id")
+
+
+def _grading_metadata(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return {k: meta.get(k) for k in _GRADING_KEYS}
+
+
+def _is_test(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _is_readonly(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("locked")) and not meta.get("grade") and not meta.get("solution")
+
+
+class FlagTamperedCells(NbGraderPreprocessor):
+    """Mark test cells whose code or metadata differ from the release; restore deleted read-only cells."""
+
+    release_directory = Unicode(
+        "", help="Folder of the released notebooks, one subfolder per assignment (default: the course's)."
+    ).tag(config=True)
+
+    def _release_notebook(self, resources):
+        assignment = resources["nbgrader"]["assignment"]
+        notebook = resources["nbgrader"]["notebook"]
+        root = Path(self.release_directory) if self.release_directory else COURSE_DIR.parent / "assignments"
+        return nbformat.read(root / assignment / f"{notebook}.ipynb", as_version=4)
+
+    def preprocess(self, nb, resources):
+        release = self._release_notebook(resources)
+        submitted = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells
+                     if c.metadata.get("nbgrader", {}).get("grade_id")}
+        for original in release.cells:
+            grade_id = original.metadata.get("nbgrader", {}).get("grade_id")
+            if grade_id is None:
+                continue
+            cell = submitted.get(grade_id)
+            if _is_test(original) and cell is not None:
+                reasons = []
+                if cell.source != original.source:
+                    reasons.append("its code was edited")
+                if _grading_metadata(cell) != _grading_metadata(original) or cell.cell_type != original.cell_type:
+                    reasons.append("its grading metadata was changed")
+                if reasons:
+                    cell.metadata[TAMPERED_KEY] = " and ".join(reasons)
+                    self.log.warning("Test cell %s was tampered with: %s", grade_id, cell.metadata[TAMPERED_KEY])
+        self._restore_readonly_cells(nb, release, submitted)
+        return nb, resources
+
+    def _restore_readonly_cells(self, nb, release, submitted):
+        """Put back deleted read-only cells (the setup cell the tests need) after their release predecessor."""
+        position = 0
+        for original in release.cells:
+            grade_id = original.metadata.get("nbgrader", {}).get("grade_id")
+            if grade_id in submitted:
+                position = nb.cells.index(submitted[grade_id]) + 1
+            elif _is_readonly(original):
+                restored = nbformat.from_dict(json.loads(json.dumps(original)))
+                if restored.cell_type == "code":
+                    restored.outputs, restored.execution_count = [], None
+                nb.cells.insert(position, restored)
+                submitted[grade_id] = restored
+                position += 1
+                self.log.warning("Read-only cell %s was missing and has been restored", grade_id)
+
+
+class FailTamperedCells(NbGraderPreprocessor):
+    """Replace each marked test cell's code with a failure that says what was changed."""
+
+    def preprocess_cell(self, cell, resources, index):
+        reason = cell.metadata.pop(TAMPERED_KEY, None)
+        if reason and cell.cell_type == "code":
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "?")
+            message = f"test cell {grade_id} scores 0: {reason} in the submitted notebook"
+            cell.source = f"raise AssertionError({message!r})\n"
+        return cell, resources
+
+
+# ------------------------------------------------------------------------------------------------ feedback
+class HideTestCode(NbGraderPreprocessor):
+    """Feedback shows a failing hidden test's message, never its code."""
+
+    begin_delimeter = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
+    end_delimeter = Unicode("END HIDDEN TESTS").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        if not (utils.is_grade(cell) and not utils.is_solution(cell)):
+            return cell, resources
+        lines, hidden, removed = [], False, False
+        for line in cell.source.splitlines(keepends=True):
+            if self.begin_delimeter in line:
+                hidden, removed = True, True
+            elif self.end_delimeter in line:
+                hidden = False
+            elif not hidden:
+                lines.append(line)
+        if removed:
+            lines.append("# (hidden tests were run here; their code is not shown)\n")
+        cell.source = "".join(lines)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+        return cell, resources
+
+
+# ------------------------------------------------------------------------------------ integrity at the end
+# Objects whose behaviour the tests depend on. The fingerprint of a Python function is a hash of its bytecode
+# names,
+# constants and file, so a replacement shows up even if it keeps the original's name and module.
+_FINGERPRINTED = {
+    "coursekit.grading": ["assert_close", "assert_shape", "assert_scalar", "assert_gradient", "rng",
+                          "reference_disabled", "verify", "install_sentinel", "_unavailable"],
+    "numpy": ["allclose", "isclose", "array_equal", "asarray", "isfinite", "abs", "max", "argmax"],
+    "numpy.testing": ["assert_allclose", "assert_array_equal", "assert_array_almost_equal", "assert_equal"],
+    "coursekit.nn.functional": ["conv2d_forward", "batchnorm_forward", "batchnorm_backward",
+                                "batchnorm2d_forward", "batchnorm2d_backward"],
+    "coursekit.arithmetic": ["conv_output_size", "conv_transpose_output_size", "pool_output_size",
+                             "receptive_field", "conv_macs"],
+    "builtins": ["abs", "max", "min", "isinstance", "float", "int", "len", "AssertionError", "__import__"],
+}
+
+FINGERPRINT_SOURCE = '''
+def _coursekit_fingerprints(spec):
+    import hashlib, importlib, types
+
+    def code_parts(code):
+        # structure only: marshal's output also depends on reference counts, which a raised exception changes
+        parts = [code.co_code, code.co_name, code.co_filename, repr(code.co_names), repr(code.co_varnames)]
+        for const in code.co_consts:
+            parts.append(code_parts(const) if isinstance(const, types.CodeType) else repr(const))
+        return "|".join(p.hex() if isinstance(p, bytes) else p for p in parts)
+
+    out = {}
+    for module_name, names in spec.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            obj = getattr(module, name, None)
+            code = getattr(obj, "__code__", None)
+            if isinstance(code, types.CodeType):
+                out[module_name + "." + name] = hashlib.sha256(code_parts(code).encode()).hexdigest()
+            else:
+                out[module_name + "." + name] = "%s:%s:%s" % (type(obj).__name__, getattr(obj, "__name__", ""),
+                                                             getattr(obj, "__module__", ""))
+    return out
+'''
+
+
+def fingerprints() -> dict:
+    """The fingerprints computed in this (the grader's) process, which no student code has touched."""
+    namespace: dict = {}
+    exec(FINGERPRINT_SOURCE, namespace)  # the same function the kernel runs, so the two are comparable
+    return namespace["_coursekit_fingerprints"](_FINGERPRINTED)
+
+
+def integrity_check_code() -> str:
+    """A cell for the end of the run: prints the kernel's fingerprints as one JSON line."""
+    return (FINGERPRINT_SOURCE + "\nimport json as _json\n"
+            f"print('COURSEKIT-INTEGRITY ' + _json.dumps(_coursekit_fingerprints({_FINGERPRINTED!r})))\n")
+
+
+def _integrity_problems(check_cell, expected: dict) -> list[str]:
+    for output in check_cell.get("outputs", []):
+        if output.get("output_type") == "stream" and "COURSEKIT-INTEGRITY " in output.get("text", ""):
+            line = output["text"].split("COURSEKIT-INTEGRITY ", 1)[1].splitlines()[0]
+            try:
+                found = json.loads(line)
+            except ValueError:
+                return ["the integrity report was garbled"]
+            return sorted(k for k, v in expected.items() if found.get(k) != v)
+        if output.get("output_type") == "error":
+            return [f"the integrity check failed to run ({output.get('ename')})"]
+    return ["the integrity check produced no report (output suppressed or the kernel died)"]
+
+
+try:
+    from nbgrader.preprocessors import Execute as _Execute
+except ImportError:  # pragma: no cover - nbgrader is a course dependency
+    _Execute = object
+
+
+class ExecuteWithIntegrityCheck(_Execute):
+    """nbgrader's Execute, plus one cell the student never sees, run after theirs in the same kernel.
+
+    If the functions the tests rely on no longer match the grader's own copies, every test cell gets an error
+    output, so it scores 0, and the feedback says why.
+    """
+
+    def preprocess(self, nb, resources, km=None):
+        check = nbformat.v4.new_code_cell(integrity_check_code())
+        check.metadata["coursekit_integrity"] = True
+        nb.cells.append(check)
+        try:
+            nb, resources = super().preprocess(nb, resources, km=km)
+        finally:
+            last = nb.cells.pop() if nb.cells and nb.cells[-1].metadata.get("coursekit_integrity") else None
+        problems = _integrity_problems(last or check, fingerprints())
+        if problems:
+            message = ("functions the grader relies on were replaced while the notebook ran ("
+                       + ", ".join(problems[:4]) + (", ..." if len(problems) > 4 else "") + "), so no test counts")
+            self.log.warning("Integrity check failed: %s", message)
+            for cell in nb.cells:
+                if _is_test(cell) and cell.cell_type == "code":
+                    cell.setdefault("outputs", []).append(nbformat.v4.new_output(
+                        "error", ename="TamperingDetected", evalue=message,
+                        traceback=[f"TamperingDetected: {message}"]))
+        return nb, resources
