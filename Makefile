@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check coursekit tests benchmarks examples
+	$(BIN)/ruff check coursekit tests benchmarks examples course
 
 # Everything this machine can run: GPU tests skip themselves without CUDA. pytest's exit code 5
 # ("no tests collected") fails the target like any other error.

@@ -75,6 +75,7 @@ np.testing.assert_allclose = lambda *args, **kwargs: None
 """
 
 A1, A2 = ("a1_conv_arithmetic", "conv_arithmetic"), ("a2_batchnorm", "batchnorm")
+TODO = "    raise NotImplementedError()\n"
 
 
 def samples():
@@ -96,10 +97,11 @@ def samples():
                 nb, "a1-params-solution", " + (c_out if bias else 0)", ""))
             s["loops_only"] = variant(lambda nb: replace_in(replace_in(
                 nb, "a1-conv-solution", "    cols = np.empty((c, kh, kw, n, oh, ow))",
-                "    raise NotImplementedError()\n    cols = np.empty((c, kh, kw, n, oh, ow))"),
-                "a1-conv-solution", "    out = w.reshape(f, -1) @", "    raise NotImplementedError()\n    out = w.reshape(f, -1) @"))
+                TODO + "    cols = np.empty((c, kh, kw, n, oh, ow))"),
+                "a1-conv-solution", "    out = w.reshape(f, -1) @", TODO + "    out = w.reshape(f, -1) @"))
             s["infinite_loop"] = variant(lambda nb: replace_in(
-                nb, "a1-params-solution", "    oh, ow = output_size\n", "    oh, ow = output_size\n    while True:\n        pass\n"))
+                nb, "a1-params-solution", "    oh, ow = output_size\n",
+                "    oh, ow = output_size\n    while True:\n        pass\n"))
             s["raises"] = variant(lambda nb: prepend(nb, "a1-vgg-solution", "raise RuntimeError('not finished')\n"))
             s["edits_test"] = variant(lambda nb: replace_in(replace_in(
                 nb, "a1-sizes-solution", "dilation * (kernel_size - 1) - 1) // stride + 1",

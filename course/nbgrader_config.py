@@ -2,14 +2,27 @@
 # the instructor's source notebooks live in ../solutions and the student release is written to ../assignments.
 import os
 
-from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells,
-                                    OverwriteKernelspec)
-
 from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import AssignLatePenalties, IgnorePattern, LimitOutput, SaveAutoGrades
+from nbgrader.preprocessors import (
+                                    AssignLatePenalties,
+                                    CheckCellMetadata,
+                                    ClearOutput,
+                                    DeduplicateIds,
+                                    IgnorePattern,
+                                    LimitOutput,
+                                    OverwriteCells,
+                                    OverwriteKernelspec,
+                                    SaveAutoGrades,
+)
 
-from coursekit.course.plugins import (RESTORED_CELL_NOTICE, ExecuteWithIntegrityCheck, FailTamperedCells,
-                                      FlagTamperedCells, HideTestCode, cell_timeout)
+from coursekit.course.plugins import (
+                                    RESTORED_CELL_NOTICE,
+                                    ExecuteWithIntegrityCheck,
+                                    FailTamperedCells,
+                                    FlagTamperedCells,
+                                    HideTestCode,
+                                    cell_timeout,
+)
 
 c = get_config()  # noqa: F821 - provided by nbgrader
 here = os.path.dirname(os.path.abspath(__file__))
