@@ -57,6 +57,15 @@ def prepend(nb, grade_id, code):
     return nb
 
 
+def insert_after(nb, grade_id, code):
+    """An extra (ungraded) code cell after the given cell, as a student would add one."""
+    index = next(i for i, c in enumerate(nb.cells) if _grade_id(c) == grade_id)
+    cell = nbformat.v4.new_code_cell(code.strip() + "\n")
+    cell["id"] = f"student-{index}"
+    nb.cells.insert(index + 1, cell)
+    return nb
+
+
 def delete(nb, *grade_ids):
     nb.cells = [c for c in nb.cells if _grade_id(c) not in grade_ids]
     return nb
@@ -73,6 +82,81 @@ grading.assert_shape = lambda *args, **kwargs: None
 grading.verify = lambda: None
 np.testing.assert_allclose = lambda *args, **kwargs: None
 """
+
+# Hostile cells: each tries something the sandbox must stop, then lets the honest work be graded.
+FIND_UP = """
+import os
+from pathlib import Path
+
+def find_up(name):
+    for folder in [Path.cwd(), *Path.cwd().parents]:
+        if (folder / name).exists():
+            return folder / name
+    return None
+"""
+HOSTILE = {
+    "reads_solutions": FIND_UP + """
+found = find_up("solutions")
+stolen = sorted(str(p) for p in found.rglob("*.ipynb")) if found else []
+print("solutions visible:", stolen)
+""",
+    "writes_gradebook": FIND_UP + """
+import sqlite3
+gradebook = find_up("course/gradebook.db") or find_up("gradebook.db")
+print("gradebook visible:", gradebook)
+if gradebook:
+    with sqlite3.connect(gradebook) as db:
+        db.execute("UPDATE grade SET extra_credit = 100")
+source = find_up("solutions")
+if source:
+    for notebook in source.rglob("*.ipynb"):
+        notebook.write_text("{}")
+""",
+    "reads_other_students": FIND_UP + """
+submitted = find_up("course/submitted") or find_up("submitted")
+others = sorted(str(p) for p in submitted.rglob("*.ipynb")) if submitted else []
+print("other submissions visible:", others)
+""",
+    "opens_network": """
+import socket
+for host, port in [("127.0.0.1", 47653), ("1.1.1.1", 53), ("pypi.org", 443)]:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        print("connected to", host, port)
+    except OSError as exc:
+        print("no connection to", host, port, "-", type(exc).__name__)
+""",
+    "exhausts_memory": """
+hoard = []
+try:
+    while True:
+        hoard.append(bytearray(256 << 20))
+except MemoryError:
+    print("stopped after", len(hoard) * 256, "MiB")
+del hoard
+""",
+    "fork_bomb": """
+import os, time
+children = []
+try:
+    while True:
+        pid = os.fork()
+        if pid == 0:
+            while True:
+                time.sleep(1)
+        children.append(pid)
+except OSError as exc:
+    print("fork refused after", len(children), "children:", type(exc).__name__)
+""",
+    "kills_kernel": """
+import os
+os._exit(0)
+""",
+    "prints_forever": """
+while True:
+    print("spam " * 40)
+""",
+}
 
 A1, A2 = ("a1_conv_arithmetic", "conv_arithmetic"), ("a2_batchnorm", "batchnorm")
 TODO = "    raise NotImplementedError()\n"
@@ -109,6 +193,9 @@ def samples():
                 "a1-conv-size", 'grading.assert_scalar(conv_output_size(32, 5), 28, "conv_output_size(32, 5)")',
                 "pass  # this test is wrong"))
             s["deletes_cells"] = variant(lambda nb: delete(nb, "a1-vgg16", "a1-setup"))
+            for student, code in HOSTILE.items():
+                where = "a1-vgg16" if student == "kills_kernel" else "a1-setup"
+                s[student] = variant(lambda nb, where=where, code=code: insert_after(nb, where, code))
         else:
             s["no_mean_term"] = variant(lambda nb: replace_in(
                 nb, "a2-closed-solution", "(n * dout - dbeta - x_hat * dgamma)", "(n * dout - x_hat * dgamma)"))

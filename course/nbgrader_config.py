@@ -61,7 +61,6 @@ c.Autograde.autograde_preprocessors = [
 
 # Output kept in graded notebooks.
 c.LimitOutput.max_lines = 200
-c.LimitOutput.max_length = 10_000
 
 # Feedback shows each failing test's message, not the hidden test code.
 c.GenerateFeedback.preprocessors = [

@@ -81,6 +81,20 @@ def _widget_extension() -> Check:
                  "pip install --force-reinstall jupyterlab_widgets", "lectures")
 
 
+def _sandbox_check() -> Check:
+    bwrap = shutil.which("bwrap")
+    fix = "sudo apt-get install bubblewrap (Fedora: sudo dnf install bubblewrap); make install does it when it can"
+    if bwrap is None:
+        return Check("bubblewrap", False, "bwrap not found: autograding refuses to run without its sandbox", fix,
+                     "autograding")
+    from .course.sandbox import available
+
+    if not available():
+        return Check("bubblewrap", False, f"{bwrap} cannot create namespaces here (user namespaces disabled?)",
+                     "enable unprivileged user namespaces, or grade as root", "autograding")
+    return Check("bubblewrap", True, f"{bwrap}: student kernels are sandboxed", needed_for="autograding")
+
+
 def run_checks() -> list[Check]:
     py_ok = sys.version_info >= (3, 10)
     checks = [
@@ -97,9 +111,7 @@ def run_checks() -> list[Check]:
         _package("nbval", "nbval", FIX_COURSE, "notebook tests"),
         _package("scikit-learn", "scikit-learn", FIX_COURSE, "the bundled digits data set"),
     ]
-    bwrap = shutil.which("bwrap")
-    checks.append(Check("bubblewrap", bwrap is not None, bwrap or "bwrap not found (sandbox for autograding)",
-                        "sudo apt-get install bubblewrap", "autograding in a sandbox"))
+    checks.append(_sandbox_check())
     return checks
 
 

@@ -75,8 +75,17 @@ def test_every_expected_score_has_a_submission():
     assert all(scores["blank"] == 0 and scores["monkeypatch"] == 0 for scores in expected.values())
 
 
+def _digests(root):
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for name in ("solutions", "assignments", "course/submitted") for p in sorted((root / name).rglob("*"))
+            if p.is_file()}
+
+
 @pytest.mark.slow
 def test_autograde_round_trip_gives_the_expected_scores(course_copy, capsys):
+    before = _digests(course_copy)
     status = run_course(course_copy, jobs=2, regenerate_samples=False)
     out = capsys.readouterr().out
     assert "every score matches course/expected_scores.json" in out, out
@@ -87,6 +96,17 @@ def test_autograde_round_trip_gives_the_expected_scores(course_copy, capsys):
     assert all(float(r["score"]) == float(r["max_score"]) for r in ref)
     # the temporary per-worker gradebooks are merged and removed
     assert not (course_copy / "course" / ".grading").exists()
+    # hostile submissions changed nothing outside their own copies: sources byte for byte, no extra credit
+    assert _digests(course_copy) == before
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course_copy / 'course' / 'gradebook.db'}") as gb:
+        for assignment in ("a1_conv_arithmetic", "a2_batchnorm"):
+            for submission in gb.assignment_submissions(assignment):
+                assert not submission.needs_manual_grade, (submission.student_id, assignment)
+                for notebook in submission.notebooks:
+                    for grade in notebook.grades:
+                        assert not grade.extra_credit, (submission.student_id, grade.name)
 
 
 @pytest.mark.slow

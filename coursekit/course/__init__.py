@@ -9,43 +9,9 @@ is ``coursekit check NOTEBOOK``.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
-from pathlib import Path
 
-__all__ = ["run_course", "execute_notebook"]
-
-
-def execute_notebook(path: Path, timeout: int = 300) -> float:
-    """Run a notebook in a fresh kernel from its own folder; return the seconds it took. Raises on error."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-    with tempfile.TemporaryDirectory(prefix="coursekit-kernel-") as socket_dir:
-        start = time.perf_counter()
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       kernel_manager_class=_local_kernel_manager(socket_dir),
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-        return time.perf_counter() - start
-
-
-def _local_kernel_manager(socket_dir: str):
-    """A KernelManager that talks to its kernel over Unix sockets in socket_dir where the OS has them, so nothing
-    listens on the network (and the kernel does not warn about unencrypted TCP)."""
-    from jupyter_client.manager import AsyncKernelManager
-
-    if os.name != "posix":
-        return AsyncKernelManager
-
-    class IPCKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs):
-            kwargs.setdefault("transport", "ipc")
-            # an absolute socket path: the kernel runs in the notebook's folder, not ours
-            kwargs.setdefault("ip", os.path.join(socket_dir, "kernel"))
-            super().__init__(**kwargs)
-
-    return IPCKernelManager
+__all__ = ["run_course"]
 
 
 def run_course(root=".", jobs: int | None = None, regenerate_samples: bool = True) -> int:
@@ -76,8 +42,15 @@ def run_course(root=".", jobs: int | None = None, regenerate_samples: bool = Tru
         print(f"== samples: {len(written)} sample submission(s) written to course/submitted/")
     pairs = course.submissions()
     print(f"== autograde: {len(pairs)} submission(s) on {min(jobs, max(1, len(pairs)))} worker(s)")
+    from .sandbox import SandboxUnavailable, available
+
     grading_start = time.perf_counter()
-    results = course.autograde(pairs, jobs=jobs)
+    try:
+        results = course.autograde(pairs, jobs=jobs)
+    except SandboxUnavailable as exc:
+        print(f"   refusing to autograde: {exc}")
+        return 1
+    print(f"   kernels ran {'in the bubblewrap sandbox' if available() else 'WITHOUT a sandbox (opted out)'}")
     grading_seconds = time.perf_counter() - grading_start
     failed = [r for r in results if not r.ok]
     for r in failed:

@@ -10,12 +10,12 @@ ones is necessary, not sufficient.
 from __future__ import annotations
 
 import copy
+import shutil
 import tempfile
 from pathlib import Path
 
 import nbformat
 
-from . import _local_kernel_manager
 from .plugins import cell_timeout
 
 
@@ -51,16 +51,22 @@ def compare_with_release(nb, release) -> list[str]:
 
 
 def run(notebook: Path):
+    """Execute a copy of the notebook with the grader's executor: same sandbox, limits and final check."""
+    from .plugins import ExecuteWithIntegrityCheck
+    from .sandbox import available, sandbox_kernel_manager
+
     nb = nbformat.read(notebook, as_version=4)
     executed = copy.deepcopy(nb)
-    from nbclient import NotebookClient
-
-    with tempfile.TemporaryDirectory(prefix="coursekit-check-") as socket_dir:
-        client = NotebookClient(executed, timeout=600, timeout_func=cell_timeout, interrupt_on_timeout=True,
-                                allow_errors=True, kernel_name="python3",
-                                kernel_manager_class=_local_kernel_manager(socket_dir),
-                                resources={"metadata": {"path": str(notebook.resolve().parent)}})
-        client.execute()
+    if not available():
+        print("note: bubblewrap is not available here, so this check runs without the grader's sandbox")
+    with tempfile.TemporaryDirectory(prefix="coursekit-check-") as workdir:
+        # run in a scratch copy of the notebook's folder, as the grader runs in its own copy
+        shutil.copytree(notebook.resolve().parent, workdir, dirs_exist_ok=True)
+        executor = ExecuteWithIntegrityCheck(timeout=600, timeout_func=cell_timeout, interrupt_on_timeout=True,
+                                             allow_errors=True, kernel_name="python3",
+                                             extra_arguments=["--HistoryManager.hist_file=:memory:"],
+                                             kernel_manager_class=sandbox_kernel_manager(require=False))
+        executed, _ = executor.preprocess(executed, {"metadata": {"path": workdir}})
     return nb, executed
 
 

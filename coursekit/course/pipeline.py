@@ -102,7 +102,13 @@ class Course:
 
     # ---------------------------------------------------------------------------------------- autograde
     def autograde(self, pairs, jobs: int = 1, timeout: float = 900, progress=print) -> list[GradingResult]:
-        """Autograde every (student, assignment); returns one result per submission, in input order."""
+        """Autograde every (student, assignment); returns one result per submission, in input order.
+
+        Refuses (SandboxUnavailable) when bubblewrap cannot sandbox the kernels, unless COURSEKIT_NO_SANDBOX=1.
+        """
+        from .sandbox import sandbox_kernel_manager
+
+        sandbox_kernel_manager(require=True)  # raises with installation advice when the sandbox is missing
         pairs = list(pairs)
         jobs = max(1, min(jobs, len(pairs))) if pairs else 1
         main_db = self.course / "gradebook.db"

@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Unicode
+from traitlets import Integer, Unicode
 
 __all__ = ["cell_timeout", "load_timeouts", "FlagTamperedCells", "FailTamperedCells", "HideTestCode",
            "RESTORED_CELL_NOTICE", "TAMPERED_KEY"]
@@ -247,20 +247,75 @@ except ImportError:  # pragma: no cover - nbgrader is a course dependency
 
 
 class ExecuteWithIntegrityCheck(_Execute):
-    """nbgrader's Execute, plus one cell the student never sees, run after theirs in the same kernel.
+    """nbgrader's Execute in a sandboxed kernel, with live output limits, kernel death handled, and one cell the
+    student never sees run after theirs in the same kernel.
 
-    If the functions the tests rely on no longer match the grader's own copies, every test cell gets an error
-    output, so it scores 0, and the feedback says why.
+    * The kernel runs in the bubblewrap sandbox of ``coursekit.course.sandbox`` (autograding refuses to start
+      without it unless COURSEKIT_NO_SANDBOX=1).
+    * Output beyond ``max_output_bytes`` (per cell) is dropped as it arrives and the kernel is interrupted,
+      so a cell that prints without end fails instead of filling the grader's memory.
+    * If the kernel dies (it exited, or was killed for exceeding a limit), every cell that did not run gets an
+      error saying so and scores 0; what ran before keeps its result. The grade never waits for manual review.
+    * If the functions the tests rely on no longer match the grader's own copies at the end, every test cell gets
+      an error output, so it scores 0, and the feedback says why.
     """
 
+    max_output_bytes = Integer(1 << 20, help="Output kept per cell; beyond it the kernel is interrupted."
+                               ).tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        from .sandbox import sandbox_kernel_manager
+
+        kwargs.setdefault("kernel_manager_class", sandbox_kernel_manager())
+        super().__init__(*args, **kwargs)
+
+    # -- output limit
+    def output(self, outs, msg, display_id, cell_index):
+        if getattr(self, "_exempt", False):  # the grader's own check cell
+            return super().output(outs, msg, display_id, cell_index)
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        self._output_bytes = getattr(self, "_output_bytes", 0) + size
+        if self._output_bytes > self.max_output_bytes:
+            if not getattr(self, "_output_cut", False):
+                self._output_cut = True
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stderr",
+                    text=f"\n[coursekit: output limit of {self.max_output_bytes:,} bytes reached; the kernel was "
+                         "interrupted and further output dropped]\n"))
+                self.log.warning("Output limit reached in cell %s; interrupting the kernel", cell_index)
+                import asyncio
+
+                asyncio.ensure_future(self.km.interrupt_kernel())
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    # -- kernel death
+    def preprocess_cell(self, cell, resources, index):
+        self._running_index = index
+        self._output_bytes, self._output_cut = 0, False
+        self._exempt = bool(cell.metadata.get("coursekit_integrity"))
+        return super().preprocess_cell(cell, resources, index)
+
     def preprocess(self, nb, resources, km=None):
+        from nbclient.exceptions import DeadKernelError
+
+        self._output_bytes, self._output_cut, self._running_index = 0, False, None
         check = nbformat.v4.new_code_cell(integrity_check_code())
         check.metadata["coursekit_integrity"] = True
         nb.cells.append(check)
+        died = None
         try:
             nb, resources = super().preprocess(nb, resources, km=km)
-        finally:
-            last = nb.cells.pop() if nb.cells and nb.cells[-1].metadata.get("coursekit_integrity") else None
+        except DeadKernelError as exc:
+            died = self._running_index if self._running_index is not None else 0
+            self.log.warning("The kernel died while running cell %s: %s", died, exc)
+        last = nb.cells.pop() if nb.cells and nb.cells[-1].metadata.get("coursekit_integrity") else None
+        if died is not None:
+            self._fail_unrun_cells(nb, died)
+            if died < len(nb.cells):
+                # the check cell never ran; in-kernel checks by the test helpers still applied to what did run
+                self.log.warning("Integrity check skipped: the kernel died before the end of the notebook")
+            return nb, resources
         problems = _integrity_problems(last or check, fingerprints())
         if problems:
             message = ("functions the grader relies on were replaced while the notebook ran ("
@@ -272,3 +327,15 @@ class ExecuteWithIntegrityCheck(_Execute):
                         "error", ename="TamperingDetected", evalue=message,
                         traceback=[f"TamperingDetected: {message}"]))
         return nb, resources
+
+    @staticmethod
+    def _fail_unrun_cells(nb, died: int) -> None:
+        culprit = nb.cells[died] if died < len(nb.cells) else None
+        where = (culprit.metadata.get("nbgrader", {}).get("grade_id") or culprit.get("id") or f"#{died}"
+                 if culprit is not None else "the last cell")
+        message = (f"the kernel stopped while running cell {where} (the code exited the kernel, or it was killed "
+                   "for exceeding the memory or process limit), so this cell did not run")
+        for index, cell in enumerate(nb.cells):
+            if index >= died and cell.cell_type == "code":
+                cell.setdefault("outputs", []).append(nbformat.v4.new_output(
+                    "error", ename="KernelDied", evalue=message, traceback=[f"KernelDied: {message}"]))
