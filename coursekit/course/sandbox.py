@@ -86,11 +86,29 @@ def _python_paths() -> list[Path]:
     """Folders the kernel's interpreter needs: its installation, the environment, and coursekit itself."""
     paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent,
              Path(__file__).resolve().parents[1]}  # the coursekit package (an editable install points here)
-    return sorted(paths, key=lambda p: len(p.parts))
+    # a folder inside another one on the list comes with it
+    return sorted((p for p in paths if not any(q in p.parents for q in paths)), key=lambda p: len(p.parts))
 
 
 def _sandbox_uid() -> int:
     return 60000 + os.getpid() % 20000
+
+
+def _parents(path: Path, hidden) -> list[str]:
+    """--dir arguments creating, mode 0755, every folder between the innermost hidden folder above path and path.
+
+    Without them bwrap creates the folders on the way to a mount point itself, readable by root only, and the
+    kernel's unprivileged user could not reach what is mounted there.
+    """
+    above = [h for h in hidden if h in path.parents]
+    if not above:
+        return []
+    inner = max(above, key=lambda h: len(h.parts))
+    args = []
+    for folder in reversed(path.parents):
+        if inner in folder.parents:
+            args += ["--perms", "0755", "--dir", str(folder)]
+    return args
 
 
 def bwrap_command(kernel_argv: list[str], cwd: Path, uid: int | None = None) -> list[str]:
@@ -110,27 +128,23 @@ def bwrap_command(kernel_argv: list[str], cwd: Path, uid: int | None = None) -> 
     hidden = {Path("/tmp"), Path.home().resolve(), REPO_ROOT}
     if os.environ.get("JUPYTER_RUNTIME_DIR"):
         hidden.add(Path(os.environ["JUPYTER_RUNTIME_DIR"]).resolve())
-    for path in sorted(hidden, key=lambda p: len(p.parts)):
-        if path.exists() and path != Path("/"):
-            cmd += ["--perms", "1777" if path == Path("/tmp") else "0755", "--tmpfs", str(path)]
-    # put back, read-only, the first folder below a hidden one on the way to each path the interpreter needs:
-    # folders bwrap would create on the way to a deeper mount point are not readable by other users
-    restored = set()
+    hidden = sorted((h for h in hidden if h.exists() and h != Path("/")), key=lambda p: len(p.parts))
+    for path in hidden:
+        cmd += _parents(path, hidden) + ["--perms", "1777" if path == Path("/tmp") else "0755", "--tmpfs",
+                                         str(path)]
+    # put back exactly what the kernel needs, read-only; mount points on the way are created world-readable
     for path in _python_paths():
-        for h in hidden:
-            if path == h or h in path.parents:
-                top = h / path.relative_to(h).parts[0] if path != h else h
-                restored.add(top)
-    for path in sorted(restored, key=lambda p: len(p.parts)):
-        cmd += ["--ro-bind", str(path), str(path)]
+        if any(h in path.parents or h == path for h in hidden):
+            cmd += _parents(path, hidden) + ["--ro-bind", str(path), str(path)]
     connection = _connection_file(kernel_argv)
     if connection is not None:
         connection = connection.resolve()
-        cmd += ["--ro-bind", str(connection), str(connection)]
+        cmd += _parents(connection, hidden) + ["--ro-bind", str(connection), str(connection)]
         info = json.loads(connection.read_text())
         if info.get("transport") == "ipc":
             sockets = Path(info["ip"]).resolve().parent
-            cmd += ["--bind", str(sockets), str(sockets)]
+            cmd += _parents(sockets, hidden) + ["--bind", str(sockets), str(sockets)]
+    cmd += _parents(cwd, hidden)
     cmd += ["--bind", str(cwd), str(cwd), "--chdir", str(cwd), "--setenv", "HOME", "/tmp",
             "--setenv", "TMPDIR", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib"]
     for name in HIDDEN_ENV:

@@ -1,0 +1,7 @@
+"""coursekit.data: data sets that work offline and deterministically, joint image+mask augmentation, splits."""
+
+from .augment import JointAugment
+from .splits import train_val_test_split
+from .synthetic import SyntheticShapesClassification, SyntheticShapesSegmentation
+
+__all__ = ["SyntheticShapesSegmentation", "SyntheticShapesClassification", "JointAugment", "train_val_test_split"]

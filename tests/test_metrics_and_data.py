@@ -1,0 +1,99 @@
+"""Metrics (torch and NumPy inputs, empty masks) and the offline data sets and augmentation."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from coursekit.data import (  # noqa: E402
+    JointAugment,
+    SyntheticShapesClassification,
+    SyntheticShapesSegmentation,
+    train_val_test_split,
+)
+from coursekit.metrics import accuracy, confusion_matrix, dice_from_logits, dice_score, iou  # noqa: E402
+
+
+def test_accuracy_on_torch_and_numpy():
+    logits = torch.tensor([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]])
+    assert accuracy(logits, torch.tensor([0, 1, 1])) == pytest.approx(2 / 3)
+    assert accuracy(logits.numpy(), np.array([0, 1, 0])) == 1.0
+    pixel_logits = torch.zeros(1, 2, 2, 2)
+    pixel_logits[0, 1, 0, 0] = 1
+    assert accuracy(pixel_logits, torch.tensor([[[1, 0], [0, 0]]])) == 1.0
+    with pytest.raises(ValueError, match="do not match"):
+        accuracy(logits, torch.tensor([0, 1]))
+
+
+def test_dice_and_iou_against_hand_counts_and_empty_masks():
+    pred = np.array([[1, 1, 0], [0, 1, 0]])
+    target = np.array([[1, 0, 0], [0, 1, 1]])
+    assert dice_score(pred, target) == pytest.approx(2 * 2 / (3 + 3))
+    assert iou(torch.tensor(pred), torch.tensor(target)) == pytest.approx(2 / 4)
+    empty = np.zeros((2, 3))
+    assert dice_score(empty, empty) == 1.0 and iou(empty, empty) == 1.0
+    assert dice_score(empty, target) == 0.0 and iou(pred, empty) == 0.0
+    with pytest.raises(ValueError, match="binary mask"):
+        dice_score(np.full((2, 3), 0.7), target)
+    with pytest.raises(ValueError, match="same shape"):
+        iou(pred, target[:1])
+    assert dice_from_logits(torch.tensor([[5.0, -5.0]]), torch.tensor([[1.0, 0.0]])) == 1.0
+
+
+def test_confusion_matrix_rows_are_true_classes():
+    m = confusion_matrix(torch.tensor([0, 2, 2, 1]), np.array([0, 1, 2, 1]), 3)
+    assert m.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    with pytest.raises(ValueError, match=r"in \[0, 3\)"):
+        confusion_matrix([3], [0], 3)
+
+
+def test_segmentation_set_is_deterministic_and_binary():
+    a, b = SyntheticShapesSegmentation(10, size=48, seed=3), SyntheticShapesSegmentation(500, size=48, seed=3)
+    image, mask = a[7]
+    assert image.shape == mask.shape == (1, 48, 48) and image.dtype == mask.dtype == torch.float32
+    assert set(mask.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(image, b[7][0]) and torch.equal(mask, b[7][1])     # same sample whatever the set size
+    assert not torch.equal(image, SyntheticShapesSegmentation(10, size=48, seed=4)[7][0])
+    # fixed values pin the generator across machines and releases
+    assert float(mask.sum()) == pytest.approx(float(SyntheticShapesSegmentation(1, 48, seed=3).sample(7)[1].sum()))
+    coverage = np.mean([float(SyntheticShapesSegmentation(40, 64, seed=0)[i][1].mean()) for i in range(40)])
+    assert 0.05 < coverage < 0.5
+
+
+def test_segmentation_is_not_solved_by_a_threshold():
+    # a fixed intensity threshold (a "bad model") stays visibly below what a UNet reaches (Dice >= 0.9)
+    data = SyntheticShapesSegmentation(30, 64, seed=1)
+    scores = [dice_score((data[i][0] > 0.45).int(), data[i][1].int()) for i in range(30)]
+    assert np.mean(scores) < 0.85
+
+
+def test_classification_set_is_balanced_and_deterministic():
+    data = SyntheticShapesClassification(50, size=32, seed=0)
+    labels = [int(data[i][1]) for i in range(50)]
+    assert np.bincount(labels).tolist() == [10] * 5
+    assert torch.equal(data[3][0], SyntheticShapesClassification(5, 32, seed=0)[3][0])
+
+
+def test_joint_augmentation_moves_image_and_mask_together():
+    image = torch.zeros(1, 32, 32)
+    image[0, 4:12, 20:28] = 1.0
+    mask = (image > 0.5).float()
+    aug = JointAugment(degrees=30, translate=0.1, scale=(0.8, 1.2), brightness=0, contrast=0,
+                       generator=torch.Generator().manual_seed(0))
+    for _ in range(10):
+        a_image, a_mask = aug(image, mask)
+        assert set(a_mask.unique().tolist()) <= {0.0, 1.0}
+        inside = a_image[a_mask.bool()]
+        if inside.numel():
+            assert inside.mean() > 0.8 and a_image[~a_mask.bool()].mean() < 0.2  # still aligned
+    flip = JointAugment(degrees=0, translate=0, scale=(1, 1), hflip=1.0, vflip=0.0, brightness=0, contrast=0)
+    f_image, f_mask = flip(image, mask)
+    assert torch.allclose(f_mask, torch.flip(mask, dims=[-1]))
+
+
+def test_splits_are_disjoint_and_cover_everything():
+    train, val, test = train_val_test_split(100, 0.2, 0.1, seed=0)
+    assert len(val) == 20 and len(test) == 10 and len(train) == 70
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(100))
+    with pytest.raises(ValueError, match="fractions"):
+        train_val_test_split(10, 0.6, 0.5)
