@@ -97,3 +97,59 @@ def test_splits_are_disjoint_and_cover_everything():
     assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(100))
     with pytest.raises(ValueError, match="fractions"):
         train_val_test_split(10, 0.6, 0.5)
+
+
+def _png(path, array, mode=None):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode).save(path)
+
+
+def test_image_folder_reads_a_class_tree(tmp_path):
+    from coursekit.data import ImageFolder
+
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        for i in range(3):
+            _png(tmp_path / cls / f"{i}.png", rng.integers(0, 256, (10, 12, 3), dtype=np.uint8))
+    (tmp_path / "dog" / "notes.txt").write_text("not an image")
+    data = ImageFolder(tmp_path, size=8)
+    assert data.classes == ["cat", "dog"] and len(data) == 6
+    image, label = data[4]
+    assert image.shape == (3, 8, 8) and 0 <= image.min() and image.max() <= 1 and int(label) == 1
+    assert ImageFolder(tmp_path, grayscale=True)[0][0].shape == (1, 10, 12)
+    with pytest.raises(ValueError, match="no images"):
+        ImageFolder(tmp_path / "cat")
+
+
+def test_oxford_pets_layout_with_trimaps(tmp_path):
+    from coursekit.data import OxfordPetsSegmentation
+
+    trimap = np.full((6, 6), 2, dtype=np.uint8)   # background
+    trimap[1:5, 1:5] = 3                           # boundary ring
+    trimap[2:4, 2:4] = 1                           # pet
+    for name in ("Abyssinian_1", "beagle_2"):
+        _png(tmp_path / "images" / f"{name}.png", np.zeros((6, 6, 3), dtype=np.uint8))
+        _png(tmp_path / "annotations" / "trimaps" / f"{name}.png", trimap)
+    (tmp_path / "annotations" / "test.txt").write_text("beagle_2 2 2 1\n")
+    data = OxfordPetsSegmentation(tmp_path, size=None)
+    image, mask = data[0]
+    assert image.shape == (3, 6, 6) and mask.shape == (1, 6, 6)
+    assert mask.sum() == 16                                            # pet + boundary
+    assert OxfordPetsSegmentation(tmp_path, size=None, boundary="background")[0][1].sum() == 4
+    assert len(OxfordPetsSegmentation(tmp_path, split="test")) == 1
+    resized = OxfordPetsSegmentation(tmp_path, size=12)[1][1]
+    assert resized.shape == (1, 12, 12) and set(resized.unique().tolist()) <= {0.0, 1.0}
+    with pytest.raises(ValueError, match="Oxford-IIIT Pet"):
+        OxfordPetsSegmentation(tmp_path / "images")
+
+
+def test_digits_from_scikit_learn():
+    pytest.importorskip("sklearn")
+    from coursekit.data import digits
+
+    train, test = digits("train"), digits("test")
+    assert len(train) + len(test) == 1797
+    x, y = train[0]
+    assert x.shape == (1, 8, 8) and x.max() <= 1 and 0 <= int(y) <= 9

@@ -139,3 +139,20 @@ def test_fit_on_gpu_with_mixed_precision_and_channels_last():
 def test_history_indexing():
     h = History([{"epoch": 1, "train_loss": 2.0}, {"epoch": 2, "train_loss": 1.0}])
     assert h["train_loss"] == [2.0, 1.0]
+
+
+@pytest.mark.slow
+def test_two_process_ddp_matches_one_process_on_the_same_global_batch(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    worker = Path(__file__).with_name("ddp_worker.py")
+    single, double = tmp_path / "single.pt", tmp_path / "ddp.pt"
+    subprocess.run([sys.executable, str(worker), str(single)], check=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(worker), str(double)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, b = torch.load(single), torch.load(double)
+    for key in a:
+        assert torch.allclose(a[key], b[key], rtol=1e-5, atol=1e-6), key

@@ -4,6 +4,12 @@ fit trains on the training loader, measures on the validation loader after every
 best validation epoch, and can stop early; the test set is for evaluate, once, at the end. Options: metrics,
 a learning-rate scheduler, gradient clipping, mixed precision (bf16/fp16 on GPU), channels_last, torch.compile,
 checkpoints with resume, and a tqdm progress bar.
+
+Under torchrun (an initialised torch.distributed process group) fit trains with DistributedDataParallel: each
+process gets 1/world of every global batch through a DistributedSampler, gradients are averaged, every rank
+validates on the whole validation set with the plain module, and only rank 0 shows progress and writes
+checkpoints. The loader's batch_size is the global batch, so a run on N processes follows the same trajectory as
+a run on one.
 """
 
 from __future__ import annotations
@@ -53,6 +59,31 @@ class EarlyStopping:
         if best is None:
             return True
         return value < best - self.min_delta if self.mode == "min" else value > best + self.min_delta
+
+
+def _distributed():
+    """(rank, world_size) under torchrun with an initialised process group, else (0, 1)."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _shard(loader, rank: int, world: int, epoch_seed: int = 0):
+    """The same global batches, split across ranks: each rank gets batch_size / world of every batch."""
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    if isinstance(loader.sampler, DistributedSampler):
+        return loader
+    if loader.batch_size is None or loader.batch_size % world:
+        raise ValueError(f"under {world} processes the loader's batch_size ({loader.batch_size}) must be divisible "
+                         f"by the number of processes, so that the global batch stays the same")
+    shuffle = not isinstance(loader.sampler, torch.utils.data.SequentialSampler)
+    sampler = DistributedSampler(loader.dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=epoch_seed,
+                                 drop_last=loader.drop_last)
+    return DataLoader(loader.dataset, batch_size=loader.batch_size // world, sampler=sampler,
+                      num_workers=loader.num_workers, collate_fn=loader.collate_fn, pin_memory=loader.pin_memory,
+                      drop_last=loader.drop_last)
 
 
 def _to(batch, device, channels_last=False):
@@ -119,11 +150,21 @@ def fit(model, train_loader, val_loader=None, *, loss_fn, optimizer, epochs: int
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if early_stopping is not None and val_loader is None:
         raise ValueError("early stopping monitors validation results: pass a val_loader")
+    rank, world = _distributed()
+    if world > 1 and device == "auto":
+        device = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
     device = get_device(None if device == "auto" else device)
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if compile else model
+    step_model = model
+    if world > 1:  # DistributedDataParallel: gradients are averaged across processes after each backward
+        step_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+        train_loader = _shard(train_loader, rank, world)
+        progress = progress and rank == 0
+    if compile:
+        step_model = torch.compile(step_model)
     dtype = _amp_dtype(device, amp)
     # fp16 gradients can underflow: scale the loss. bf16 has float32's range and needs no scaling.
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
@@ -142,6 +183,8 @@ def fit(model, train_loader, val_loader=None, *, loss_fn, optimizer, epochs: int
     bar = None
     for epoch in range(start_epoch, epochs):
         started = time.perf_counter()
+        if hasattr(train_loader.sampler, "set_epoch"):
+            train_loader.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
         model.train()
         total, count = 0.0, 0
         batches = train_loader
@@ -175,7 +218,9 @@ def fit(model, train_loader, val_loader=None, *, loss_fn, optimizer, epochs: int
             bar.close()
         record = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "lr": optimizer.param_groups[0]["lr"]}
         if val_loader is not None:
-            results = evaluate(step_model, val_loader, loss_fn, metrics, device, amp, channels_last)
+            # the plain module: a DistributedDataParallel forward on one rank alone could wait for the others
+            results = evaluate(model if world > 1 else step_model, val_loader, loss_fn, metrics, device, amp,
+                               channels_last)
             record.update({f"val_{k}": v for k, v in results.items()})
         if scheduler is not None and scheduler_step == "epoch":
             scheduler.step()
@@ -194,7 +239,7 @@ def fit(model, train_loader, val_loader=None, *, loss_fn, optimizer, epochs: int
                 stale += 1
         for callback in callbacks:
             callback(epoch + 1, record, model)
-        if checkpoint is not None:
+        if checkpoint is not None and rank == 0:  # one writer
             save_checkpoint(checkpoint, model, optimizer, epoch=epoch, history=history.records,
                             best_epoch=history.best_epoch, best_value=best_value, stale=stale,
                             best_state=best_state, rng=torch.get_rng_state(),

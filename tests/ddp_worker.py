@@ -1,0 +1,29 @@
+"""Run by tests/test_train.py under torchrun: fit the same model on 1 or 2 processes, rank 0 saves the weights."""
+
+import sys
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from coursekit.train import fit, seed_everything
+
+
+def main(out_path: str) -> None:
+    distributed = "RANK" in __import__("os").environ
+    if distributed:
+        torch.distributed.init_process_group("gloo")
+    seed_everything(0)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 5, generator=g), torch.randn(64, 1, generator=g)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    fit(model, DataLoader(TensorDataset(x, y), batch_size=16), DataLoader(TensorDataset(x, y), batch_size=32),
+        loss_fn=torch.nn.functional.mse_loss, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=3,
+        progress=False, restore_best=False)
+    if not distributed or torch.distributed.get_rank() == 0:
+        torch.save(model.state_dict(), out_path)
+    if distributed:
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
