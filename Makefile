@@ -39,7 +39,7 @@ sandbox:
 	  || echo "could not install bubblewrap here: autograding will refuse to run until it is (see make doctor)"; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check coursekit tests benchmarks examples course
+	$(BIN)/ruff check coursekit tests benchmarks examples course scripts
 
 # Everything this machine can run: GPU tests skip themselves without CUDA. pytest's exit code 5
 # ("no tests collected") fails the target like any other error.
