@@ -129,7 +129,7 @@ def test_check_reports_what_the_grader_will_see(course_copy):
     done = subprocess.run([sys.executable, "-m", "coursekit.cli", "check", str(notebook), "--release", str(release)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "test cell a1-conv-size was changed: it scores 0" in done.stdout
+    assert "test cell a1-conv-size was changed (code was edited): it scores 0" in done.stdout
     assert "pass  a1-vgg16" in done.stdout
     blank = subprocess.run([sys.executable, "-m", "coursekit.cli", "check", str(release)], capture_output=True,
                            text=True, timeout=300)

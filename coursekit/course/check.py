@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from .plugins import cell_timeout
+from .plugins import cell_timeout, release_differences
 
 
 def _nbgrader(cell) -> dict:
@@ -33,20 +33,17 @@ def find_release(notebook: Path) -> Path | None:
 
 
 def compare_with_release(nb, release) -> list[str]:
+    """What the grader will do about each test or read-only cell that was changed or deleted."""
     problems = []
-    mine = {_nbgrader(c).get("grade_id"): c for c in nb.cells if _nbgrader(c).get("grade_id")}
-    for original in release.cells:
-        meta = _nbgrader(original)
-        grade_id = meta.get("grade_id")
-        if grade_id is None or meta.get("solution"):
-            continue
-        kind = "test cell" if meta.get("grade") else "read-only cell"
-        if grade_id not in mine:
-            problems.append(f"{kind} {grade_id} is missing: the grader restores it" +
-                            (" and it scores 0" if meta.get("grade") else ""))
-        elif mine[grade_id].source != original.source:
-            problems.append(f"{kind} {grade_id} was changed" + (": it scores 0" if meta.get("grade") else
-                                                                 ": the grader restores the original"))
+    for d in release_differences(nb, release):
+        cell = f"{d['kind']} cell {d['grade_id']}"
+        if d["missing"]:
+            problems.append(f"{cell} is missing: the grader restores it" + (" and it scores 0" if d["kind"] == "test"
+                                                                            else ""))
+        else:
+            what = " and ".join(d["reasons"]).replace("its ", "")
+            consequence = "it scores 0" if d["kind"] == "test" else "the grader restores the original"
+            problems.append(f"{cell} was changed ({what}): {consequence}")
     return problems
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 from nbgrader import utils
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 from traitlets import Integer, Unicode
 
 __all__ = ["cell_timeout", "load_timeouts", "FlagTamperedCells", "FailTamperedCells", "HideTestCode",
@@ -81,6 +81,34 @@ def _is_readonly(cell) -> bool:
     return bool(meta.get("locked")) and not meta.get("grade") and not meta.get("solution")
 
 
+def release_differences(nb, release) -> list[dict]:
+    """Test and read-only cells of the release that the notebook lacks or changed.
+
+    Returns one {"grade_id", "kind" ("test" or "read-only"), "reasons" (list of str, empty when missing),
+    "missing" (bool)} per such cell. Both the grader and `coursekit check` use this, so they agree.
+    """
+    mine = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade_id")}
+    found = []
+    for original in release.cells:
+        grade_id = original.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id is None or not (_is_test(original) or _is_readonly(original)):
+            continue
+        kind = "test" if _is_test(original) else "read-only"
+        cell = mine.get(grade_id)
+        if cell is None:
+            found.append({"grade_id": grade_id, "kind": kind, "reasons": [], "missing": True})
+            continue
+        reasons = []
+        if cell.source != original.source:
+            reasons.append("its code was edited")
+        if _grading_metadata(cell) != _grading_metadata(original) or cell.cell_type != original.cell_type:
+            reasons.append("its grading metadata was changed")
+        if reasons:
+            found.append({"grade_id": grade_id, "kind": kind, "reasons": reasons, "missing": False})
+    return found
+
+
 class FlagTamperedCells(NbGraderPreprocessor):
     """Mark test cells whose code or metadata differ from the release; restore deleted read-only cells."""
 
@@ -98,20 +126,12 @@ class FlagTamperedCells(NbGraderPreprocessor):
         release = self._release_notebook(resources)
         submitted = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells
                      if c.metadata.get("nbgrader", {}).get("grade_id")}
-        for original in release.cells:
-            grade_id = original.metadata.get("nbgrader", {}).get("grade_id")
-            if grade_id is None:
-                continue
-            cell = submitted.get(grade_id)
-            if _is_test(original) and cell is not None:
-                reasons = []
-                if cell.source != original.source:
-                    reasons.append("its code was edited")
-                if _grading_metadata(cell) != _grading_metadata(original) or cell.cell_type != original.cell_type:
-                    reasons.append("its grading metadata was changed")
-                if reasons:
-                    cell.metadata[TAMPERED_KEY] = " and ".join(reasons)
-                    self.log.warning("Test cell %s was tampered with: %s", grade_id, cell.metadata[TAMPERED_KEY])
+        for difference in release_differences(nb, release):
+            if difference["kind"] == "test" and not difference["missing"]:
+                cell = submitted[difference["grade_id"]]
+                cell.metadata[TAMPERED_KEY] = " and ".join(difference["reasons"])
+                self.log.warning("Test cell %s was tampered with: %s", difference["grade_id"],
+                                 cell.metadata[TAMPERED_KEY])
         self._restore_readonly_cells(nb, release, submitted)
         return nb, resources
 
@@ -145,26 +165,16 @@ class FailTamperedCells(NbGraderPreprocessor):
 
 
 # ------------------------------------------------------------------------------------------------ feedback
-class HideTestCode(NbGraderPreprocessor):
-    """Feedback shows a failing hidden test's message, never its code."""
-
-    begin_delimeter = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
-    end_delimeter = Unicode("END HIDDEN TESTS").tag(config=True)
+class HideTestCode(ClearHiddenTests):
+    """Feedback shows a failing hidden test's message, never its code: nbgrader's own hidden-region removal,
+    applied to the graded notebook, plus error outputs cut down to their message (a traceback quotes the lines
+    of the hidden test that failed)."""
 
     def preprocess_cell(self, cell, resources, index):
         if not (utils.is_grade(cell) and not utils.is_solution(cell)):
             return cell, resources
-        lines, hidden, removed = [], False, False
-        for line in cell.source.splitlines(keepends=True):
-            if self.begin_delimeter in line:
-                hidden, removed = True, True
-            elif self.end_delimeter in line:
-                hidden = False
-            elif not hidden:
-                lines.append(line)
-        if removed:
-            lines.append("# (hidden tests were run here; their code is not shown)\n")
-        cell.source = "".join(lines)
+        if self._remove_hidden_test_region(cell):
+            cell.source = cell.source.rstrip("\n") + "\n# (hidden tests were run here; their code is not shown)\n"
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]

@@ -26,11 +26,7 @@ class Adagrad(Optimizer):
                                       initial_accumulator_value=initial_accumulator_value))
 
     def _update(self, group):
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            g = self._grad_with_weight_decay(p, group["weight_decay"])
-            state = self.state.setdefault(p, {})
+        for p, g, state in self._with_grads(group):
             if not state:
                 state["step"] = 0
                 state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])

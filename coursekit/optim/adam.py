@@ -31,11 +31,7 @@ class Adam(Optimizer):
 
     def _update(self, group):
         (beta1, beta2), lr, eps = group["betas"], group["lr"], group["eps"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            g = self._grad_with_weight_decay(p, group["weight_decay"])
-            state = self.state.setdefault(p, {})
+        for p, g, state in self._with_grads(group):
             if not state:
                 state["step"] = 0
                 state["exp_avg"] = np.zeros_like(p.data)

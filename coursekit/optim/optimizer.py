@@ -78,10 +78,18 @@ class Optimizer:
     def _update(self, group: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    @staticmethod
-    def _grad_with_weight_decay(p: Parameter, weight_decay: float) -> np.ndarray:
-        """L2 regularisation as torch applies it: added to the gradient, not to the loss."""
-        return p.grad if weight_decay == 0 else p.grad + weight_decay * p.data
+    def _with_grads(self, group: dict):
+        """(parameter, gradient, state) for each parameter of the group that has a gradient.
+
+        The gradient includes L2 weight decay as torch applies it (added to the gradient, not to the loss);
+        state is the parameter's own dict of buffers, empty on its first step.
+        """
+        weight_decay = group.get("weight_decay", 0)
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            grad = p.grad if weight_decay == 0 else p.grad + weight_decay * p.data
+            yield p, grad, self.state.setdefault(p, {})
 
     # -- saving and loading, with torch's layout: state keyed by the parameter's position
     def state_dict(self) -> dict:

@@ -26,11 +26,7 @@ class RMSprop(Optimizer):
 
     def _update(self, group):
         alpha, eps, lr, mu = group["alpha"], group["eps"], group["lr"], group["momentum"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            g = self._grad_with_weight_decay(p, group["weight_decay"])
-            state = self.state.setdefault(p, {})
+        for p, g, state in self._with_grads(group):
             if not state:
                 state["step"] = 0
                 state["square_avg"] = np.zeros_like(p.data)

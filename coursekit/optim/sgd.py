@@ -29,12 +29,8 @@ class SGD(Optimizer):
 
     def _update(self, group):
         lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            d = self._grad_with_weight_decay(p, group["weight_decay"])
+        for p, d, state in self._with_grads(group):
             if mu != 0:
-                state = self.state.setdefault(p, {})
                 buf = state.get("momentum_buffer")
                 if buf is None:
                     buf = state["momentum_buffer"] = d.copy()
