@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 __all__ = ["show_images", "show_filters", "show_feature_maps", "plot_curves", "plot_trajectories",
-           "plot_schedules", "plot_conv_geometry", "plot_confusion_matrix", "plot_bars"]
+           "plot_schedules", "plot_conv_geometry", "plot_confusion_matrix", "plot_bars", "show_segmentation"]
 
 
 def _figure(width, height):
@@ -164,4 +164,31 @@ def plot_bars(values: dict, ylabel="", title="", logy=False):
     ax.tick_params(axis="x", rotation=60, labelsize=7)
     if logy:
         ax.set_yscale("log")
+    return fig
+
+
+def show_segmentation(images, masks, predictions=None, size=1.8, titles=None):
+    """One column per sample: the image, the true mask, and (optionally) the predicted mask with its errors
+    coloured (red: missed, blue: false alarm). Arrays (N, H, W) or (N, 1, H, W), masks binary."""
+    images, masks = (np.asarray(a)[:, 0] if np.asarray(a).ndim == 4 else np.asarray(a) for a in (images, masks))
+    rows = 2 if predictions is None else 3
+    fig = _figure(size * len(images), size * rows)
+    axes = np.array(fig.subplots(rows, len(images))).reshape(rows, len(images))
+    for j in range(len(images)):
+        axes[0, j].imshow(images[j], cmap="gray")
+        axes[1, j].imshow(masks[j], cmap="gray", vmin=0, vmax=1)
+        if titles is not None:
+            axes[0, j].set_title(str(titles[j]), fontsize=8)
+        if predictions is not None:
+            pred = np.asarray(predictions)
+            pred = (pred[:, 0] if pred.ndim == 4 else pred)[j].astype(bool)
+            truth = masks[j].astype(bool)
+            overlay = np.stack([truth & pred] * 3, axis=-1).astype(float)
+            overlay[truth & ~pred] = (1.0, 0.2, 0.2)   # missed
+            overlay[~truth & pred] = (0.3, 0.5, 1.0)   # false alarm
+            axes[2, j].imshow(overlay)
+    for ax, label in zip(axes[:, 0], ["image", "true mask", "prediction"]):
+        ax.set_ylabel(label)
+    for ax in axes.ravel():
+        ax.set_xticks([]), ax.set_yticks([])
     return fig

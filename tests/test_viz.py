@@ -18,6 +18,8 @@ from coursekit import viz  # noqa: E402
     lambda: viz.plot_conv_geometry(7, 3, stride=2, padding=1, dilation=1),
     lambda: viz.plot_confusion_matrix(np.eye(3, dtype=int) * 5),
     lambda: viz.plot_bars({"a": 1, "b": 10}, logy=True),
+    lambda: viz.show_segmentation(np.random.default_rng(3).random((3, 1, 8, 8)), np.eye(8)[None].repeat(3, 0),
+                                  np.ones((3, 8, 8))),
 ])
 def test_figure_renders_to_png(make, tmp_path):
     fig = make()
