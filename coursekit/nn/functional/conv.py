@@ -24,6 +24,7 @@ import threading
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ...arithmetic import conv_output_size
 from ._checks import as_array, check_vector, pair, result_dtype
 
 __all__ = [
@@ -37,10 +38,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def _output_size(n: int, k: int, s: int, p: int, d: int) -> int:
-    return (n + 2 * p - d * (k - 1) - 1) // s + 1
-
-
 def _check_conv_geometry(x_shape, kernel, stride, padding, dilation, what="kernel"):
     """Raise if the dilated kernel does not fit in the padded input."""
     (_, _, h, w) = x_shape
@@ -161,7 +158,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     x, w, b, kernel, stride, padding, dilation = _validate_conv(x, w, b, stride, padding, dilation)
     n, f = x.shape[0], w.shape[0]
     dtype = result_dtype(x, w, b)
-    out_hw = tuple(_output_size(x.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i]) for i in (0, 1))
+    out_hw = conv_output_size(x.shape[2:], kernel, stride, padding, dilation)
 
     xp = _pad(x.astype(dtype, copy=False), padding)             # N,C,Hp,Wp
     cols = _im2col(xp, kernel, stride, dilation, out_hw)        # C*KH*KW, N*OH*OW
@@ -212,8 +209,7 @@ def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1):
     x, w, b, kernel, stride, padding, dilation = _validate_conv(x, w, b, stride, padding, dilation)
     (n, _, h, w_in), f = x.shape, w.shape[0]
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    oh = _output_size(h, kh, sh, padding[0], dh)
-    ow = _output_size(w_in, kw, sw, padding[1], dw)
+    oh, ow = conv_output_size((h, w_in), kernel, stride, padding, dilation)
     xp = _pad(x, padding)
     out = np.zeros((n, f, oh, ow), dtype=result_dtype(x, w, b))
     for i in range(oh):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ...arithmetic import pool_output_size
 from ._checks import as_array, pair
 
 __all__ = [
@@ -25,16 +26,6 @@ __all__ = [
     "global_avg_pool2d_forward",
     "global_avg_pool2d_backward",
 ]
-
-
-def _pool_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
-    span = d * (k - 1) + 1
-    if ceil_mode:
-        out = -(-(n + 2 * p - span) // s) + 1
-        if (out - 1) * s >= n + p:  # the last window would start in the right padding
-            out -= 1
-        return out
-    return (n + 2 * p - span) // s + 1
 
 
 def _validate_pool(x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -54,7 +45,7 @@ def _validate_pool(x, kernel_size, stride, padding, dilation, ceil_mode):
         if span > n + 2 * p:
             raise ValueError(f"pooling window (kernel_size {k}, dilation {d}) is larger than the padded input "
                              f"{axis} {n} + 2*{p}; x has shape {x.shape}")
-        out_hw.append(_pool_size(n, k, s, p, d, ceil_mode))
+        out_hw.append(pool_output_size(n, k, s, p, d, ceil_mode))
     return x, kernel, stride, padding, dilation, tuple(out_hw)
 
 
