@@ -169,8 +169,8 @@ def fit(model, train_loader, val_loader=None, *, loss_fn, optimizer, epochs: int
     # fp16 gradients can underflow: scale the loss. bf16 has float32's range and needs no scaling.
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
     history, start_epoch, best_value, best_state, stale = History(), 0, None, None, 0
-    monitor = early_stopping.monitor if early_stopping else "val_loss"
-    mode = early_stopping.mode if early_stopping else "min"
+    # which validation value picks the best epoch: the early-stopping rule's, else the lowest validation loss
+    criterion = early_stopping or EarlyStopping(monitor="val_loss", mode="min")
     if resume and checkpoint is not None and Path(checkpoint).exists():
         extra = load_checkpoint(checkpoint, model, optimizer, map_location=device)
         history = History(extra["history"], extra.get("best_epoch"))
@@ -227,12 +227,9 @@ def fit(model, train_loader, val_loader=None, *, loss_fn, optimizer, epochs: int
         record["seconds"] = time.perf_counter() - started
         history.records.append(record)
 
-        if val_loader is not None and monitor in record:
-            value = record[monitor]
-            improved = best_value is None or (value < best_value if mode == "min" else value > best_value)
-            if early_stopping is not None:
-                improved = early_stopping.better(value, best_value)
-            if improved and math.isfinite(value):
+        if val_loader is not None and criterion.monitor in record:
+            value = record[criterion.monitor]
+            if criterion.better(value, best_value) and math.isfinite(value):
                 best_value, stale, history.best_epoch = value, 0, epoch + 1
                 best_state = copy.deepcopy(model.state_dict())
             else:
