@@ -123,26 +123,25 @@ class Module:
                 p.grad[...] = 0
 
     # -- state
+    def _state_entries(self):
+        """(key, module, store, name) for every parameter, then every buffer, of each module, keyed like torch."""
+        for prefix, module in self.named_modules():
+            for store in (module._parameters, module._buffers):
+                for name, value in store.items():
+                    if value is not None:
+                        yield (f"{prefix}.{name}" if prefix else name), module, store, name
+
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Copies of every parameter and buffer, keyed like torch (``features.0.weight``)."""
         state = OrderedDict()
-        for prefix, module in self.named_modules():
-            for name, p in module._parameters.items():
-                if p is not None:
-                    state[f"{prefix}.{name}" if prefix else name] = p.data.copy()
-            for name, b in module._buffers.items():
-                if b is not None:
-                    state[f"{prefix}.{name}" if prefix else name] = np.array(b, copy=True)
+        for key, _, store, name in self._state_entries():
+            value = store[name]
+            state[key] = value.data.copy() if isinstance(value, Parameter) else np.array(value, copy=True)
         return state
 
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy values in place; shapes must match. Accepts torch tensors too (anything np.asarray takes)."""
-        own = {}
-        for prefix, module in self.named_modules():
-            for store in (module._parameters, module._buffers):
-                for name in store:
-                    if store[name] is not None:
-                        own[f"{prefix}.{name}" if prefix else name] = (module, store, name)
+        own = {key: (module, store, name) for key, module, store, name in self._state_entries()}
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
