@@ -22,10 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def scratch_course(base: Path) -> Course:
-    for name in ("solutions", "assignments", "course"):
-        shutil.copytree(ROOT / name, base / name, ignore=shutil.ignore_patterns(
-            "gradebook.db", "autograded", "feedback", ".grading", "grades.csv", "__pycache__"))
-    course = Course(base)
+    course = Course(ROOT).copy(base)
     for assignment in course.assignments():
         course.release(assignment)
     return course

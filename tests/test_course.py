@@ -2,7 +2,6 @@
 
 import json
 import runpy
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,16 +20,13 @@ needs_sandbox = pytest.mark.skipif(not sandbox_available(), reason="bubblewrap c
                                    "(install it: apt-get install bubblewrap); autograding refuses without it")
 
 ROOT = Path(__file__).resolve().parents[1]
-IGNORED = shutil.ignore_patterns("gradebook.db", "autograded", "feedback", ".grading", "grades.csv",
-                                 "__pycache__", ".ipynb_checkpoints")
 
 
 @pytest.fixture(scope="module")
 def course_copy(tmp_path_factory):
     """A copy of the course (sources, release, course dir) where grading can write freely."""
     root = tmp_path_factory.mktemp("course")
-    for name in ("solutions", "assignments", "course"):
-        shutil.copytree(ROOT / name, root / name, ignore=IGNORED)
+    Course(ROOT).copy(root)
     return root
 
 

@@ -50,6 +50,18 @@ class Course:
         if not (self.course / "nbgrader_config.py").is_file():
             raise NbgraderError(f"{self.course / 'nbgrader_config.py'} not found: is {self.root} a coursekit course?")
 
+    # state that grading creates at run time; never part of a copy of the course
+    RUN_TIME_STATE = ("gradebook.db", "autograded", "feedback", ".grading", "grades.csv", "__pycache__",
+                      ".ipynb_checkpoints")
+
+    def copy(self, dest) -> Course:
+        """A copy of the course (solutions/, assignments/, course/) without its run-time state, e.g. to grade
+        scratch runs without touching this one's gradebook."""
+        dest = Path(dest)
+        for name in ("solutions", "assignments", "course"):
+            shutil.copytree(self.root / name, dest / name, ignore=shutil.ignore_patterns(*self.RUN_TIME_STATE))
+        return Course(dest)
+
     # ------------------------------------------------------------------------------------------ running
     def _env(self, db_url: str | None = None) -> dict:
         env = dict(os.environ)

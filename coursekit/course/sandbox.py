@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["Limits", "available", "bwrap_command", "SandboxedKernelManager", "sandbox_kernel_manager",
+__all__ = ["Limits", "available", "bwrap_command", "sandbox_kernel_manager",
            "SandboxUnavailable"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -256,9 +256,6 @@ def sandbox_kernel_manager(require: bool = True):
         cleanup_resources = _async_cleanup_resources
 
     return SandboxedKernelManager
-
-
-SandboxedKernelManager = None  # created on demand by sandbox_kernel_manager(); named here for the docs
 
 
 def main(argv=None) -> int:
