@@ -11,14 +11,14 @@ import numpy as np
 __all__ = ["accuracy", "dice_score", "iou", "confusion_matrix", "dice_from_logits"]
 
 
-def _numpy(x, name: str) -> np.ndarray:
+def _numpy(x) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x)
 
 
 def _masks(pred, target):
-    pred, target = _numpy(pred, "pred"), _numpy(target, "target")
+    pred, target = _numpy(pred), _numpy(target)
     if pred.shape != target.shape:
         raise ValueError(f"pred and target must have the same shape, got {pred.shape} and {target.shape}")
     for name, m in (("pred", pred), ("target", target)):
@@ -29,7 +29,7 @@ def _masks(pred, target):
 
 def accuracy(logits, targets) -> float:
     """Fraction of correct argmax predictions. logits: (N, C) or (N, C, H, W); targets: (N,) or (N, H, W)."""
-    logits, targets = _numpy(logits, "logits"), _numpy(targets, "targets")
+    logits, targets = _numpy(logits), _numpy(targets)
     if logits.ndim < 2 or logits.shape[:1] + logits.shape[2:] != targets.shape:
         raise ValueError(f"logits (N, C, ...) and targets (N, ...) do not match: {logits.shape} and {targets.shape}")
     return float(np.mean(logits.argmax(axis=1) == targets)) if targets.size else 0.0
@@ -51,14 +51,14 @@ def iou(pred, target) -> float:
 
 def dice_from_logits(logits, target, threshold: float = 0.5) -> float:
     """Dice of sigmoid(logits) > threshold against a binary target: a metric for fit(metrics={...})."""
-    logits = _numpy(logits, "logits")
+    logits = _numpy(logits)
     probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-    return dice_score((probs > threshold).astype(np.uint8), _numpy(target, "target").astype(np.uint8))
+    return dice_score((probs > threshold).astype(np.uint8), _numpy(target).astype(np.uint8))
 
 
 def confusion_matrix(preds, targets, num_classes: int) -> np.ndarray:
     """(num_classes, num_classes) counts: row = true class, column = predicted class."""
-    preds, targets = _numpy(preds, "preds").ravel(), _numpy(targets, "targets").ravel()
+    preds, targets = _numpy(preds).ravel(), _numpy(targets).ravel()
     if preds.shape != targets.shape:
         raise ValueError(f"preds and targets must have the same number of elements, got {preds.size} and "
                          f"{targets.size}")
