@@ -21,7 +21,6 @@ import os
 from pathlib import Path
 
 import nbformat
-from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 from traitlets import Integer, Unicode
 
@@ -171,7 +170,7 @@ class HideTestCode(ClearHiddenTests):
     of the hidden test that failed)."""
 
     def preprocess_cell(self, cell, resources, index):
-        if not (utils.is_grade(cell) and not utils.is_solution(cell)):
+        if not _is_test(cell):
             return cell, resources
         if self._remove_hidden_test_region(cell):
             cell.source = cell.source.rstrip("\n") + "\n# (hidden tests were run here; their code is not shown)\n"
