@@ -115,8 +115,11 @@ def test_autograde_round_trip_gives_the_expected_scores(course_copy, capsys):
 @needs_sandbox
 def test_feedback_shows_messages_not_hidden_test_code(course_copy):
     course = Course(course_copy)
-    if not (course_copy / "course" / "autograded" / "no_mean_term").exists():
-        course.autograde([("no_mean_term", "a2_batchnorm")], jobs=1)
+    if not (course_copy / "course" / "autograded" / "no_mean_term").exists():  # not graded by an earlier test
+        if not (course_copy / "course" / "gradebook.db").exists():
+            course.release("a2_batchnorm")
+        [result] = course.autograde([("no_mean_term", "a2_batchnorm")], jobs=1, progress=None)
+        assert result.ok, result.detail
     html_dir = course.feedback("a2_batchnorm", "no_mean_term")
     html = next(html_dir.glob("*.html")).read_text()
     assert "dx" in html and "is wrong at" in html            # the failing hidden test's message
