@@ -4,6 +4,10 @@ Forward + backward (dx, dw, db) in float32, in one process on the same threads. 
 ratio to torch per layer shape, then the geometric mean of the ratios. Also times the batch-norm backward in its
 closed form against the step-by-step graph version.
 
+The "GEMM floor" column times only the three matrix products an im2col convolution cannot avoid (forward
+W @ cols, dw = dout @ cols^T, dcols = W^T @ dout) with NumPy's BLAS on the same shapes. No im2col implementation
+can beat it, so its ratio to torch is the best any such implementation could reach on this machine.
+
     python benchmarks/conv.py            (make bench runs every benchmark)
 """
 
@@ -52,6 +56,21 @@ def time_ours(x, w, b, stride, padding, dilation, forward=F.conv2d_forward, back
     return best_time(step)
 
 
+def time_gemm_floor(x, w, b, stride, padding, dilation):
+    """The three matrix products of an im2col forward+backward, alone, on the shapes that layer gives them."""
+    out, cache = F.conv2d_forward(x, w, b, stride, padding, dilation)
+    cols, w_mat = cache["cols"], cache["w"]
+    dout = np.ascontiguousarray(np.ones_like(out).transpose(1, 0, 2, 3)).reshape(w_mat.shape[0], -1)
+    prod, dcols = np.empty((w_mat.shape[0], cols.shape[1]), cols.dtype), np.empty_like(cols)
+
+    def products():
+        np.matmul(w_mat, cols, out=prod)
+        dout @ cols.T
+        np.matmul(w_mat.T, dout, out=dcols)
+
+    return best_time(products)
+
+
 def time_torch(x, w, b, stride, padding, dilation):
     xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     dout = torch.ones_like(torch.nn.functional.conv2d(xt, wt, bt, stride, padding, dilation))
@@ -78,14 +97,20 @@ def main():
     threads = torch.get_num_threads()
     print(f"conv2d forward+backward, float32, torch {torch.__version__} on {threads} thread(s), "
           f"numpy {np.__version__}")
-    print(f"{'layer':<28} {'input':<18} {'coursekit ms':>12} {'torch ms':>9} {'ratio':>6}")
-    ratios = []
+    print(f"{'layer':<28} {'input':<18} {'coursekit ms':>12} {'torch ms':>9} {'ratio':>6} "
+          f"{'GEMM floor ms':>13} {'floor ratio':>11}")
+    ratios, floors = [], []
     for name, n, c, h, w, f, k, s, p, d in SHAPES:
         x, wt, b = _inputs(n, c, h, w, f, k)
         ours, theirs = time_ours(x, wt, b, s, p, d), time_torch(x, wt, b, s, p, d)
+        floor = time_gemm_floor(x, wt, b, s, p, d)
         ratios.append(ours / theirs)
-        print(f"{name:<28} {str((n, c, h, w)):<18} {ours * 1e3:12.2f} {theirs * 1e3:9.2f} {ours / theirs:6.2f}")
+        floors.append(floor / theirs)
+        print(f"{name:<28} {str((n, c, h, w)):<18} {ours * 1e3:12.2f} {theirs * 1e3:9.2f} {ours / theirs:6.2f} "
+              f"{floor * 1e3:13.2f} {floor / theirs:11.2f}")
     print(f"geometric mean ratio coursekit / torch: {geometric_mean(ratios):.2f}  (target <= 1.5, stretch 1.25)")
+    print(f"geometric mean ratio of the GEMM floor / torch: {geometric_mean(floors):.2f}  (the best an im2col "
+          "convolution on NumPy's BLAS could reach here)")
 
     name, n, c, h, w, f, k, s, p, d = NAIVE_SHAPE
     x, wt, b = _inputs(n, c, h, w, f, k)
