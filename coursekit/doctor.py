@@ -110,6 +110,7 @@ def run_checks() -> list[Check]:
         _package("matplotlib", "matplotlib", FIX_COURSE, "plots"),
         _package("nbval", "nbval", FIX_COURSE, "notebook tests"),
         _package("scikit-learn", "scikit-learn", FIX_COURSE, "the bundled digits data set"),
+        _package("scikit-image", "scikit-image", FIX_COURSE, "the bundled face / non-face patches"),
     ]
     checks.append(_sandbox_check())
     return checks

@@ -153,3 +153,42 @@ def test_digits_from_scikit_learn():
     assert len(train) + len(test) == 1797
     x, y = train[0]
     assert x.shape == (1, 8, 8) and x.max() <= 1 and 0 <= int(y) <= 9
+    # stratified: every digit keeps close to the asked-for share in the test set
+    counts_test = torch.bincount(test.tensors[1], minlength=10)
+    counts_all = counts_test + torch.bincount(train.tensors[1], minlength=10)
+    assert torch.all((counts_test / counts_all - 0.2).abs() < 0.01)
+
+
+def test_faces_from_scikit_image():
+    skimage_data = pytest.importorskip("skimage.data")
+    from coursekit.data import faces
+
+    train, test = faces("train"), faces("test")
+    assert (len(train), len(test)) == (150, 50)
+    x, y = train.tensors
+    assert x.shape == (150, 1, 25, 25) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert y.float().mean() == 0.5 and test.tensors[1].float().mean() == 0.5  # balanced, both splits
+
+    # labels follow scikit-image's documented order: the first 100 patches are faces
+    reference = torch.from_numpy(skimage_data.lfw_subset()).float()
+    everything = faces("all")
+    assert torch.equal(everything.tensors[0][:, 0], reference)
+    assert everything.tensors[1].tolist() == [1] * 100 + [0] * 100
+
+    # the two splits partition the data, the same way for the same seed, differently for another
+    def keys(ds):
+        return {img.numpy().tobytes() for img in ds.tensors[0]}
+
+    assert not keys(train) & keys(test) and len(keys(train) | keys(test)) == 200
+    assert torch.equal(faces("test", seed=0).tensors[0], test.tensors[0])
+    assert not torch.equal(faces("test", seed=1).tensors[0], test.tensors[0])
+
+    # learnable: the class means alone separate most test patches
+    centroids = torch.stack([x[y == k].mean(0) for k in (0, 1)])
+    distance = ((test.tensors[0][:, None] - centroids[None]) ** 2).flatten(2).sum(-1)
+    assert (distance.argmin(1) == test.tensors[1]).float().mean() >= 0.75
+
+    with pytest.raises(ValueError, match="split"):
+        faces("validation")
+    with pytest.raises(ValueError, match="test_fraction"):
+        faces("train", test_fraction=1.5)

@@ -136,6 +136,32 @@ def test_fit_on_gpu_with_mixed_precision_and_channels_last():
     assert next(model.parameters()).device.type == "cuda"
 
 
+@pytest.mark.slow
+# torch's own inductor import uses a deprecated torch.jit API (torch 2.13); not ours to fix
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+def test_compiled_fit_matches_eager_fit_and_saves_plain_weights(tmp_path):
+    """fit(compile=True) trains through torch.compile (TorchInductor, C++ on CPU) and must give the eager result;
+    the model it hands back and checkpoints keeps its own state_dict keys (no `_orig_mod.` prefix)."""
+    data = SyntheticShapesSegmentation(32, size=32, seed=0)
+
+    def run(compile):
+        seed_everything(0)
+        model = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                    torch.nn.Conv2d(8, 1, 3, padding=1))
+        history = fit(model, DataLoader(data, batch_size=8, shuffle=True), DataLoader(data, batch_size=16),
+                      loss_fn=torch.nn.functional.binary_cross_entropy_with_logits,
+                      optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, compile=compile,
+                      checkpoint=tmp_path / f"compiled-{compile}.pt", progress=False)
+        return model, history
+
+    eager_model, eager = run(False)
+    compiled_model, compiled = run(True)
+    assert compiled["train_loss"] == pytest.approx(eager["train_loss"], rel=1e-4)
+    assert compiled["val_loss"] == pytest.approx(eager["val_loss"], rel=1e-4)
+    assert list(compiled_model.state_dict()) == list(eager_model.state_dict())
+    assert list(torch.load(tmp_path / "compiled-True.pt")["model"]) == list(eager_model.state_dict())
+
+
 def test_history_indexing():
     h = History([{"epoch": 1, "train_loss": 2.0}, {"epoch": 2, "train_loss": 1.0}])
     assert h["train_loss"] == [2.0, 1.0]

@@ -6,6 +6,8 @@
   ``annotations/trainval.txt`` / ``annotations/test.txt``. Download it yourself where you have a network;
   coursekit never downloads anything.
 * ``digits``: scikit-learn's bundled 8x8 handwritten digits as tensors.
+* ``faces``: scikit-image's bundled face / non-face patches (25x25 grey crops from Labeled Faces in the Wild and
+  from background), the classic detector-training problem, as tensors.
 """
 
 from __future__ import annotations
@@ -113,17 +115,53 @@ class OxfordPetsSegmentation(Dataset):
         return image, mask
 
 
+def _split_indices(labels: np.ndarray, split: str, test_fraction: float, seed: int) -> np.ndarray:
+    """A seeded, class-stratified train/test split, so that a small test set keeps every class."""
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+    if split == "all":
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    test = []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        test.extend(members[:round(test_fraction * len(members))])
+    is_test = np.zeros(len(labels), dtype=bool)
+    is_test[test] = True
+    chosen = np.flatnonzero(is_test if split == "test" else ~is_test)
+    return rng.permutation(chosen)
+
+
 def digits(split: str = "train", test_fraction: float = 0.2, seed: int = 0):
-    """scikit-learn's 1,797 handwritten digits as a TensorDataset of ((1, 8, 8) float32 in [0, 1], label)."""
+    """scikit-learn's 1,797 handwritten digits as a TensorDataset of ((1, 8, 8) float32 in [0, 1], label).
+
+    The split is stratified by digit and seeded: the same on every machine."""
     from sklearn.datasets import load_digits
     from torch.utils.data import TensorDataset
 
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
     data = load_digits()
-    x = torch.from_numpy((data.images / 16.0).astype(np.float32))[:, None]
-    y = torch.from_numpy(data.target.astype(np.int64))
-    order = np.random.default_rng(seed).permutation(len(y))
-    n_test = round(test_fraction * len(y))
-    chosen = {"train": order[n_test:], "test": order[:n_test], "all": np.arange(len(y))}[split]
-    return TensorDataset(x[chosen], y[chosen])
+    chosen = _split_indices(data.target, split, test_fraction, seed)
+    x = torch.from_numpy((data.images[chosen] / 16.0).astype(np.float32))[:, None]
+    return TensorDataset(x, torch.from_numpy(data.target[chosen].astype(np.int64)))
+
+
+def faces(split: str = "train", test_fraction: float = 0.25, seed: int = 0):
+    """scikit-image's 200 face / non-face patches as a TensorDataset of ((1, 25, 25) float32 in [0, 1], label).
+
+    label 1 = face, 0 = not a face; 100 of each. The split is stratified and seeded, so train and test keep the
+    50/50 balance and are the same on every machine. The patches ship inside scikit-image (no download).
+    """
+    try:
+        from skimage.data import lfw_subset
+    except ImportError as err:
+        raise ImportError("faces() needs scikit-image, which ships the patches: pip install 'coursekit[course]'"
+                          ) from err
+    from torch.utils.data import TensorDataset
+
+    images = np.asarray(lfw_subset(), dtype=np.float32)  # (200, 25, 25): 100 faces, then 100 non-faces
+    labels = np.repeat(np.array([1, 0], dtype=np.int64), len(images) // 2)
+    chosen = _split_indices(labels, split, test_fraction, seed)
+    x = torch.from_numpy(images[chosen])[:, None]
+    return TensorDataset(x, torch.from_numpy(labels[chosen]))
