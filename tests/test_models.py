@@ -79,8 +79,11 @@ def test_small_same_unet_keeps_the_size_and_trains_a_step(up_mode, batch_norm):
     assert out.shape == (2, 1, 32, 32)
     out.mean().backward()
     assert all(p.grad is not None for p in model.parameters())
-    with pytest.raises(ValueError, match="divisible by 2\\*\\*depth"):
-        model(torch.zeros(1, 1, 30, 30))
+    # sizes that 2x2 pools do not halve evenly keep their size too (the decoder pads back what a pool dropped)
+    for size in [(30, 30), (37, 50), (8, 9)]:
+        assert model(torch.randn(2, 1, *size)).shape == (2, 1, *size)
+    with pytest.raises(ValueError, match="at least 2\\*\\*depth = 8"):
+        model(torch.zeros(1, 1, 7, 12))
 
 
 def test_lenet5_parameter_count_and_shape():

@@ -5,13 +5,14 @@ up-samples, joins the recorded map of the same scale (centre-cropped in the pape
 applies another double convolution; a 1x1 convolution maps to the output channels.
 
 padding="valid" is the paper's network: every 3x3 convolution is unpadded, so a 572x572 input gives a 388x388
-output and the skips are cropped. padding="same" keeps the input size (which must then be divisible by
-2**depth).
+output and the skips are cropped. padding="same" keeps the input size, whatever it is: where a 2x2 pool drops
+the last row or column of an odd-sized map, the decoder pads its up-sampled map back to the skip's size.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .blocks import DoubleConv
@@ -35,10 +36,17 @@ class Up(nn.Module):
         else:
             raise ValueError(f"up_mode must be 'transpose' or 'bilinear', got {mode!r}")
         self.conv = DoubleConv(2 * out_channels, out_channels, padding, batch_norm)
+        self.padding = padding
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = self.up(x)
-        skip = center_crop(skip, x.shape[-2], x.shape[-1])  # a no-op with "same" padding
+        if self.padding == "valid":
+            skip = center_crop(skip, x.shape[-2], x.shape[-1])  # the paper: the skip is larger, crop it
+        else:
+            # an odd-sized skip lost its last row/column to the pool: give the up-sampled map that row back
+            dh, dw = skip.shape[-2] - x.shape[-2], skip.shape[-1] - x.shape[-1]
+            if dh or dw:
+                x = F.pad(x, [dw // 2, dw - dw // 2, dh // 2, dh - dh // 2])
         return self.conv(torch.cat([skip, x], dim=1))
 
 
@@ -74,9 +82,10 @@ class UNet(nn.Module):
         if x.dim() != 4:
             raise ValueError(f"UNet expects (N, C, H, W), got shape {tuple(x.shape)}")
         for n in x.shape[-2:]:
-            if self.padding == "same" and n % 2 ** self.depth:
-                raise ValueError(f"with padding='same' the input size must be divisible by 2**depth = "
-                                 f"{2 ** self.depth}, got {tuple(x.shape[-2:])}")
+            if self.padding == "same" and n < 2 ** self.depth:
+                raise ValueError(f"with padding='same' the input must be at least 2**depth = {2 ** self.depth} "
+                                 f"pixels in each direction (depth={self.depth} halvings), got "
+                                 f"{tuple(x.shape[-2:])}")
             if self.padding == "valid" and self.output_size(n) < 1:
                 raise ValueError(f"input size {n} is too small for an unpadded UNet of depth {self.depth}")
 
