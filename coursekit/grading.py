@@ -6,6 +6,8 @@
   regrade draws exactly the same ones.
 * ``reference_disabled()`` runs the student's function with coursekit's own implementations (and torch's
   convolution and pooling) made unavailable, so an answer that merely calls the library fails with a clear message.
+  Assignments built on PyTorch use ``reference_disabled(allow_torch=True)``: torch's layers stay available, and
+  coursekit's PyTorch-side answers (UNet and its parts, the Dice metric and loss) are what gets disabled.
 * ``Sentinel`` remembers, before any student code runs, the functions the tests rely on (numpy's comparisons,
   coursekit's layers, these helpers, key builtins); ``verify()`` then reports anything replaced since. Every
   helper here checks it, so a notebook that monkeypatches its way to a pass fails instead.
@@ -45,9 +47,13 @@ def _describe(a) -> str:
 
 def assert_shape(actual, expected_shape, name: str = "result") -> None:
     verify()
-    actual = np.asarray(actual)
-    if tuple(actual.shape) != tuple(expected_shape):
-        raise AssertionError(f"{name} has shape {tuple(actual.shape)}, expected {tuple(expected_shape)}")
+    if actual is None:
+        raise AssertionError(f"{name} is None: did the function return its result?")
+    # arrays and tensors (on any device, PyTorch's shape-only "meta" device included) by their shape attribute
+    shape = getattr(actual, "shape", None)
+    shape = tuple(np.asarray(actual).shape if shape is None else shape)
+    if shape != tuple(expected_shape):
+        raise AssertionError(f"{name} has shape {shape}, expected {tuple(expected_shape)}")
 
 
 def assert_close(actual, expected, name: str = "result", rtol: float = 1e-6, atol: float = 1e-8,
@@ -135,6 +141,14 @@ _COURSEKIT_REFERENCES = [
     ("coursekit.arithmetic", ["conv_output_size", "conv_transpose_output_size", "pool_output_size", "conv_params",
                               "conv_macs", "receptive_field", "summary"]),
 ]
+# coursekit's PyTorch side: disabled (and watched) once torch is imported, so NumPy-only assignments never load
+# torch. Dotted names reach methods, whose code is swapped the same way.
+_COURSEKIT_TORCH_REFERENCES = [
+    ("coursekit.models.unet", ["center_crop", "UNet.forward", "UNet.output_size", "Up.forward"]),
+    ("coursekit.models.blocks", ["DoubleConv.forward"]),
+    ("coursekit.metrics", ["dice_score", "dice_from_logits", "iou"]),
+    ("coursekit.nn.functional.losses", ["dice_loss"]),
+]
 _TORCH_REFERENCES = [
     ("torch.nn.functional", ["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "batch_norm"]),
     ("torch", ["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "batch_norm"]),
@@ -150,19 +164,35 @@ def _unavailable(*args, **kwargs):
                                        "calling the library")
 
 
+def _lookup(module, dotted: str):
+    obj = module
+    for part in dotted.split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _references(with_torch_side: bool):
+    """(qualified name, function) for every coursekit reference in force."""
+    groups = list(_COURSEKIT_REFERENCES)
+    if with_torch_side:
+        groups += _COURSEKIT_TORCH_REFERENCES
+    for module_name, names in groups:
+        module = importlib.import_module(module_name)
+        for name in names:
+            yield f"{module_name}.{name}", _lookup(module, name)
+
+
 @contextlib.contextmanager
-def reference_disabled():
-    """Within this block, coursekit's reference layers and torch's conv/pool/batch-norm raise ReferenceUnavailable."""
+def reference_disabled(allow_torch: bool = False):
+    """Within this block coursekit's reference implementations raise ReferenceUnavailable, and so do torch's
+    conv/pool/batch-norm unless allow_torch (for assignments that build on PyTorch's layers)."""
     swapped, replaced = [], []
     try:
-        for module_name, names in _COURSEKIT_REFERENCES:
-            module = importlib.import_module(module_name)
-            for name in names:
-                fn = getattr(module, name, None)
-                if isinstance(fn, types.FunctionType):
-                    swapped.append((fn, fn.__code__))
-                    fn.__code__ = _unavailable.__code__
-        for module_name, names in _TORCH_REFERENCES:
+        for _, fn in _references(with_torch_side=allow_torch or "torch" in sys.modules):
+            if isinstance(fn, types.FunctionType):
+                swapped.append((fn, fn.__code__))
+                fn.__code__ = _unavailable.__code__
+        for module_name, names in ([] if allow_torch else _TORCH_REFERENCES):
             module = sys.modules.get(module_name)
             if module is None:
                 continue
@@ -192,6 +222,9 @@ class Sentinel:
     def __init__(self):
         self.snapshot = self._take()
 
+    def __repr__(self) -> str:  # shown under the setup cell that installs it
+        return f"<coursekit grading sentinel: watching {len(self.snapshot)} objects the tests rely on>"
+
     @staticmethod
     def _take() -> dict:
         watched = {}
@@ -207,13 +240,10 @@ class Sentinel:
             watched[f"coursekit.grading.{name}"] = obj
             if isinstance(obj, types.FunctionType):
                 watched[f"coursekit.grading.{name}.__code__"] = obj.__code__
-        for module_name, names in _COURSEKIT_REFERENCES:
-            module = importlib.import_module(module_name)
-            for name in names:
-                fn = getattr(module, name, None)
-                watched[f"{module_name}.{name}"] = fn
-                if isinstance(fn, types.FunctionType):
-                    watched[f"{module_name}.{name}.__code__"] = fn.__code__
+        for qualified, fn in _references(with_torch_side="torch" in sys.modules):
+            watched[qualified] = fn
+            if isinstance(fn, types.FunctionType):
+                watched[f"{qualified}.__code__"] = fn.__code__
         watched["numpy module"] = sys.modules.get("numpy")
         watched["coursekit.grading module"] = this
         return watched

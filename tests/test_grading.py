@@ -62,6 +62,24 @@ def test_reference_disabled_blocks_torch_convolution():
     assert torch.nn.functional.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2)).shape == (1, 1, 2, 2)
 
 
+def test_reference_disabled_for_pytorch_assignments_blocks_coursekit_models_but_not_torch():
+    torch = pytest.importorskip("torch")
+    from coursekit.metrics import dice_score
+    from coursekit.models import UNet
+    from coursekit.models.unet import center_crop
+
+    class Subclassed(UNet):  # an "own" UNet that inherits the reference forward
+        pass
+
+    model, x = Subclassed(1, 1, base_channels=2, depth=1), torch.zeros(1, 1, 8, 8)
+    with grading.reference_disabled(allow_torch=True):
+        assert torch.nn.functional.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2)).shape == (1, 1, 2, 2)
+        for call in (lambda: center_crop(x, 4, 4), lambda: model(x), lambda: dice_score(x > 0, x > 0)):
+            with pytest.raises(grading.ReferenceUnavailable):
+                call()
+    assert model(x).shape == (1, 1, 8, 8) and dice_score(x > 0, x > 0) == 1.0  # restored afterwards
+
+
 def test_sentinel_detects_monkeypatching(monkeypatch):
     monkeypatch.setattr(grading, "_sentinel", None)
     grading.install_sentinel()
