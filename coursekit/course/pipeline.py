@@ -63,8 +63,13 @@ class Course:
         return Course(dest)
 
     # ------------------------------------------------------------------------------------------ running
-    def _env(self, db_url: str | None = None) -> dict:
+    def _env(self, db_url: str | None = None, threads: int | None = None) -> dict:
         env = dict(os.environ)
+        if threads is not None:
+            # kernels graded side by side must share the cores: OpenMP's and BLAS's default of one thread per
+            # core each, spinning while they wait, made two PyTorch trainings 8x slower than one (measured)
+            for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+                env.setdefault(name, str(threads))
         # nbgrader runs its own tools (alembic) by name: the interpreter's folder must be on PATH
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env["PYTHONWARNINGS"] = "ignore"
@@ -73,11 +78,15 @@ class Course:
             env["COURSEKIT_DB_URL"] = db_url
         return env
 
-    def nbgrader(self, *args: str, db_url: str | None = None, timeout: float | None = None):
-        """Run one nbgrader command in the course directory; raise if it fails or its config did not load."""
+    def nbgrader(self, *args: str, db_url: str | None = None, timeout: float | None = None,
+                 threads: int | None = None):
+        """Run one nbgrader command in the course directory; raise if it fails or its config did not load.
+
+        threads: how many threads each kernel it starts may use for numerical work (default: the libraries' own).
+        """
         cmd = [sys.executable, "-m", "nbgrader", *args]
         try:
-            done = subprocess.run(cmd, cwd=self.course, env=self._env(db_url), capture_output=True, text=True,
+            done = subprocess.run(cmd, cwd=self.course, env=self._env(db_url, threads), capture_output=True, text=True,
                                   timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:
             raise NbgraderError(f"nbgrader {' '.join(args)} took longer than {timeout:.0f} s") from exc
@@ -137,6 +146,7 @@ class Course:
                 db_urls.append(f"sqlite:///{copy}")
 
         queues = [pairs[k::jobs] for k in range(jobs)]
+        threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
 
         def run_queue(k):
             results = []
@@ -144,7 +154,7 @@ class Course:
                 start = time.perf_counter()
                 try:
                     self.nbgrader("autograde", assignment, "--student", student, "--force", db_url=db_urls[k],
-                                  timeout=timeout)
+                                  timeout=timeout, threads=threads)
                     result = GradingResult(student, assignment, time.perf_counter() - start, True, worker=k)
                 except NbgraderError as exc:
                     result = GradingResult(student, assignment, time.perf_counter() - start, False, str(exc), k)
