@@ -238,6 +238,14 @@ def sandbox_kernel_manager(require: bool = True):
                 return cmd
             return [sys.executable, "-m", "coursekit.course.sandbox", "run", "--", *cmd]
 
+        async def _async_launch_kernel(self, kernel_cmd, **kw) -> None:
+            # Without JPY_PARENT_PID (removed on purpose) ipykernel believes it runs stand-alone and prints its
+            # connection banner on stdout, into the grader's or the student's terminal. Its stderr stays.
+            kw.setdefault("stdout", subprocess.DEVNULL)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+        _launch_kernel = _async_launch_kernel
+
         async def _async_interrupt_kernel(self) -> None:
             if not self.sandboxed:
                 return await super()._async_interrupt_kernel()
