@@ -159,13 +159,16 @@ while True:
 }
 
 A1, A2 = ("a1_conv_arithmetic", "conv_arithmetic"), ("a2_batchnorm", "batchnorm")
+A3 = ("a3_unet", "unet_segmentation")
+# the cell the monkeypatching sample puts its cheat in: the first solution cell
+CHEAT_CELL = {A1[0]: "a1-sizes-solution", A2[0]: "a2-forward-solution", A3[0]: "a3-crop-solution"}
 TODO = "    raise NotImplementedError()\n"
 
 
 def samples():
     """{student: {assignment: notebook}}."""
     out = {}
-    for assignment, notebook in (A1, A2):
+    for assignment, notebook in (A1, A2, A3):
         blank = nbformat.read(ROOT / "assignments" / assignment / f"{notebook}.ipynb", as_version=4)
         ref = solved(assignment, notebook)
 
@@ -196,7 +199,7 @@ def samples():
             for student, code in HOSTILE.items():
                 where = "a1-vgg16" if student == "kills_kernel" else "a1-setup"
                 s[student] = variant(lambda nb, where=where, code=code: insert_after(nb, where, code))
-        else:
+        elif assignment == A2[0]:
             s["no_mean_term"] = variant(lambda nb: replace_in(
                 nb, "a2-closed-solution", "(n * dout - dbeta - x_hat * dgamma)", "(n * dout - x_hat * dgamma)"))
             s["biased_running_var"] = variant(lambda nb: replace_in(
@@ -206,9 +209,19 @@ def samples():
             s["edits_test"] = variant(lambda nb: replace_in(
                 nb, "a2-graph", "grading.assert_close(dbeta, [3.0, 3.0], \"dbeta\")", "dbeta = None"))
             s["deletes_cells"] = variant(lambda nb: delete(nb, "a2-closed"))
+        else:
+            s["crop_off_by_one"] = variant(lambda nb: replace_in(
+                nb, "a3-crop-solution", "top, left = (h - height) // 2, (w - width) // 2",
+                "top, left = (h - height + 1) // 2, (w - width + 1) // 2"))
+            s["dice_no_sigmoid"] = variant(lambda nb: replace_in(
+                nb, "a3-dice-solution", "p = torch.sigmoid(logits)", "p = logits"))
+            s["sigmoid_head"] = variant(lambda nb: replace_in(
+                nb, "a3-unet-solution", "return self.head(x)", "return torch.sigmoid(self.head(x))"))
+            s["undertrained"] = variant(lambda nb: replace_in(replace_in(
+                nb, "a3-train-solution", "base_channels=16, depth=3", "base_channels=4, depth=2"),
+                "a3-train-solution", "epochs=5", "epochs=1"))
         # the cheat: nothing implemented, every comparison helper replaced
-        s["monkeypatch"] = prepend(copy.deepcopy(blank), f"{assignment[:2]}-sizes-solution" if assignment == A1[0]
-                                   else "a2-forward-solution", CHEAT.lstrip())
+        s["monkeypatch"] = prepend(copy.deepcopy(blank), CHEAT_CELL[assignment], CHEAT.lstrip())
         for student, nb in s.items():
             out.setdefault(student, {})[(assignment, notebook)] = nb
     return out

@@ -37,7 +37,7 @@ def _cells(path):
 
 def test_committed_release_is_what_nbgrader_generates(course_copy):
     course = Course(course_copy)
-    assert course.assignments() == ["a1_conv_arithmetic", "a2_batchnorm"]
+    assert course.assignments() == ["a1_conv_arithmetic", "a2_batchnorm", "a3_unet"]
     for assignment in course.assignments():
         course.release(assignment)
         for generated in sorted((course_copy / "assignments" / assignment).glob("*.ipynb")):
@@ -73,6 +73,7 @@ def test_every_expected_score_has_a_submission():
         for student in scores:
             assert (ROOT / "course" / "submitted" / student / assignment).is_dir(), (student, assignment)
     assert expected["a1_conv_arithmetic"]["reference"] == 20 and expected["a2_batchnorm"]["reference"] == 18
+    assert expected["a3_unet"]["reference"] == 19
     assert all(scores["blank"] == 0 and scores["monkeypatch"] == 0 for scores in expected.values())
 
 
@@ -103,7 +104,7 @@ def test_autograde_round_trip_gives_the_expected_scores(course_copy, capsys):
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course_copy / 'course' / 'gradebook.db'}") as gb:
-        for assignment in ("a1_conv_arithmetic", "a2_batchnorm"):
+        for assignment in Course(course_copy).assignments():
             for submission in gb.assignment_submissions(assignment):
                 assert not submission.needs_manual_grade, (submission.student_id, assignment)
                 for notebook in submission.notebooks:
