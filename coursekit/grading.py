@@ -45,6 +45,13 @@ def _describe(a) -> str:
     return f"array of shape {a.shape} and dtype {a.dtype}"
 
 
+def _plain(x):
+    """A torch tensor (one that requires grad, or on a GPU, included) as something NumPy can read."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        return x.detach().cpu().numpy()
+    return x
+
+
 def assert_shape(actual, expected_shape, name: str = "result") -> None:
     verify()
     if actual is None:
@@ -66,10 +73,10 @@ def assert_close(actual, expected, name: str = "result", rtol: float = 1e-6, ato
     if actual is None:
         raise AssertionError(f"{name} is None: did the function return its result?" + (f" {hint}" if hint else ""))
     try:
-        actual_arr = np.asarray(actual, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+        actual_arr = np.asarray(_plain(actual), dtype=np.float64)
+    except (TypeError, ValueError, RuntimeError) as exc:
         raise AssertionError(f"{name} should be numeric, got {type(actual).__name__}: {exc}") from None
-    expected_arr = np.asarray(expected, dtype=np.float64)
+    expected_arr = np.asarray(_plain(expected), dtype=np.float64)
     if actual_arr.shape != expected_arr.shape:
         raise AssertionError(f"{name} has shape {actual_arr.shape}, expected {expected_arr.shape}"
                              + (f". {hint}" if hint else ""))

@@ -80,6 +80,17 @@ def test_reference_disabled_for_pytorch_assignments_blocks_coursekit_models_but_
     assert model(x).shape == (1, 1, 8, 8) and dice_score(x > 0, x > 0) == 1.0  # restored afterwards
 
 
+def test_comparisons_read_torch_tensors_that_require_grad_and_meta_shapes():
+    torch = pytest.importorskip("torch")
+    x = torch.ones(2, 3, requires_grad=True)
+    grading.assert_close(x * 2, np.full((2, 3), 2.0), "doubled")
+    with pytest.raises(AssertionError, match="worst at index"):
+        grading.assert_close(x * 2, np.full((2, 3), 3.0), "doubled")
+    grading.assert_shape(torch.empty(4, 5, device="meta"), (4, 5), "meta tensor")
+    with pytest.raises(AssertionError, match=r"has shape \(4, 5\), expected \(5, 4\)"):
+        grading.assert_shape(torch.empty(4, 5, device="meta"), (5, 4), "meta tensor")
+
+
 def test_sentinel_detects_monkeypatching(monkeypatch):
     monkeypatch.setattr(grading, "_sentinel", None)
     grading.install_sentinel()
