@@ -35,6 +35,14 @@ def _cells(path):
     return [(c.cell_type, c.source, json.dumps(c.metadata, sort_keys=True)) for c in nb.cells]
 
 
+def test_kernels_graded_side_by_side_get_a_share_of_the_cores(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # the instructor's own choice wins
+    env = Course(ROOT)._env(threads=1)
+    assert env["OMP_NUM_THREADS"] == "1" and env["OPENBLAS_NUM_THREADS"] == "1" and env["MKL_NUM_THREADS"] == "3"
+    assert "OMP_NUM_THREADS" not in Course(ROOT)._env()  # one kernel at a time: the libraries' own default
+
+
 def test_committed_release_is_what_nbgrader_generates(course_copy):
     course = Course(course_copy)
     assert course.assignments() == ["a1_conv_arithmetic", "a2_batchnorm", "a3_unet"]
