@@ -12,9 +12,15 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {"nn", "optim", "gradcheck", "arithmetic", "models", "data", "train", "metrics", "viz", "widgets",
-               "grading", "course", "doctor"}
+               "grading", "course", "doctor", "threads", "kernel"}
 
 __all__ = sorted(_SUBMODULES) + ["__version__"]
+
+# Waiting threads that yield and thread counts that fit the usable cores, set before torch loads (see
+# coursekit.threads): on a busy machine, spinning OpenMP threads made a lecture 11x slower instead of 2x.
+from . import threads as _threads  # noqa: E402  (numpy-free, imports only the standard library)
+
+_threads.apply()
 
 
 def __getattr__(name):

@@ -11,6 +11,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="coursekit", description="coursekit: tools for students and instructors")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check that Python, numpy, torch, Jupyter and nbgrader are ready")
+    kernel = sub.add_parser("kernel", help="the course's Jupyter kernel (thread settings for shared machines)")
+    kernel.add_argument("action", choices=["install"], help="register the 'coursekit' kernelspec")
+    kernel.add_argument("--user", action="store_true", help="in your Jupyter data directory (default: this env)")
+    kernel.add_argument("--prefix", default=None, help="install under PREFIX/share/jupyter (default: sys.prefix)")
     course = sub.add_parser("course", help="the instructor's main job: release, autograde the samples, export grades")
     course.add_argument("--root", default=".", help="repository root (default: current directory)")
     course.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU count)")
@@ -50,6 +54,11 @@ def main(argv=None) -> int:
         from .doctor import main as doctor_main
 
         return doctor_main()
+    if args.command == "kernel":
+        from .kernel import install
+
+        print(f"installed the coursekit kernel in {install(prefix=args.prefix, user=args.user)}")
+        return 0
     if args.command == "course":
         from .course import run_course
 

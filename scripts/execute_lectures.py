@@ -1,0 +1,113 @@
+"""Re-execute lecture notebooks and store them with their outputs (``make lectures``).
+
+    python scripts/execute_lectures.py                      every notebook in lectures/
+    python scripts/execute_lectures.py lectures/01_convolution.ipynb ...
+    python scripts/execute_lectures.py --check              only report which stored notebooks are stale
+
+Lectures are stored with outputs so a student can read them without running anything, and so nbval (strict mode,
+in ``make test``) compares a fresh run with what is stored. To keep a rerun identical, every run happens in the
+course kernel with the same thread count (LECTURE_THREADS, also used by ``make test``), a fixed hash seed and the
+notebook's own seeds; the kernelspec and language metadata are normalised so JupyterLab does not rewrite them on
+opening. Each stored notebook records a hash of its cell sources: tests/test_lectures.py fails when a source was
+edited without re-executing (a stale notebook).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# one fixed thread count for storing and for checking: results of reductions can depend on it
+LECTURE_THREADS = 2
+KERNELSPEC = {"name": "coursekit", "display_name": "Python 3 (coursekit)", "language": "python"}
+MAX_BYTES = 2 * 1024 * 1024
+
+
+def source_hash(nb) -> str:
+    """sha256 over the cell types and sources: what decides the outputs, nothing that execution writes."""
+    digest = hashlib.sha256()
+    for cell in nb.cells:
+        digest.update(cell.cell_type.encode() + b"\0" + cell.source.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def lecture_env(base=None) -> dict:
+    from coursekit.threads import thread_env
+
+    env = dict(os.environ if base is None else base)
+    for name, value in thread_env(LECTURE_THREADS).items():
+        env[name] = value  # fixed, not setdefault: a stored notebook must not depend on who re-ran it
+    env["PYTHONHASHSEED"] = "0"
+    env["PYTHONWARNINGS"] = "ignore"
+    env.pop("MPLBACKEND", None)  # the inline backend, as in JupyterLab
+    return env
+
+
+def execute(path: Path, timeout: int = 600) -> float:
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    client = NotebookClient(nb, timeout=timeout, kernel_name=KERNELSPEC["name"],
+                            resources={"metadata": {"path": str(path.parent)}})
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(lecture_env(saved))  # the kernel inherits this process's environment
+    start = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    seconds = time.perf_counter() - start
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata.setdefault("coursekit", {})["source_sha256"] = source_hash(nb)
+    for cell in nb.cells:  # cell ids and execution timing stay out of git diffs
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise SystemExit(f"{path} is {size / 1e6:.1f} MB with outputs; keep lectures under {MAX_BYTES / 1e6:.0f} MB "
+                         "(lower the figures' dpi, show fewer images)")
+    return seconds
+
+
+def stale(path: Path) -> str | None:
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    stored = nb.metadata.get("coursekit", {}).get("source_sha256")
+    if stored != source_hash(nb):
+        return "its sources changed since it was last executed (run: make lectures)"
+    if any(c.cell_type == "code" and c.source.strip() and c.execution_count is None for c in nb.cells):
+        return "it has code cells that were never executed (run: make lectures)"
+    return None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--check", action="store_true", help="report stale notebooks, execute nothing")
+    args = parser.parse_args(argv)
+    paths = args.notebooks or sorted((ROOT / "lectures").glob("[0-9]*.ipynb"))
+    if args.check:
+        problems = [(p, stale(p)) for p in paths]
+        for path, why in problems:
+            print(f"{'STALE' if why else 'ok':<6} {path.name}" + (f": {why}" if why else ""))
+        return 1 if any(why for _, why in problems) else 0
+    for path in paths:
+        seconds = execute(path)
+        print(f"{path.name:<40} {seconds:6.1f} s   {path.stat().st_size / 1e3:7.0f} kB", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
