@@ -95,6 +95,41 @@ def _sandbox_check() -> Check:
     return Check("bubblewrap", True, f"{bwrap}: student kernels are sandboxed", needed_for="autograding")
 
 
+def _threads_check() -> Check:
+    """Whether waiting threads yield (OMP_WAIT_POLICY=PASSIVE), and for how many cores the counts are set."""
+    import os
+
+    from . import threads
+
+    state = threads.STATE
+    cores, total = threads.usable_cores(), os.cpu_count() or 1
+    where = f"{cores} usable core(s)" + (f" of {total} (affinity / cgroup quota)" if cores != total else "")
+    policy = os.environ.get("OMP_WAIT_POLICY", "unset")
+    counts = os.environ.get("OMP_NUM_THREADS", "unset")
+    ok = policy.upper() == "PASSIVE" and not state["too_late"]
+    detail = f"{where}; OMP_WAIT_POLICY={policy}, OMP_NUM_THREADS={counts}"
+    if state["too_late"]:
+        detail += "; " + state["detail"]
+    return Check("thread settings", ok, detail,
+                 "import coursekit before torch, or start notebooks with the 'coursekit' kernel "
+                 "(coursekit kernel install); unset COURSEKIT_THREAD_POLICY=off", "shared machines")
+
+
+def _kernel_check() -> Check:
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    except ImportError:
+        return Check("course kernel", False, "jupyter_client not installed", FIX_COURSE, "lectures")
+    from .kernel import KERNEL_NAME
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+    except NoSuchKernel:
+        return Check("course kernel", False, f"the '{KERNEL_NAME}' Jupyter kernel is not registered: lectures and "
+                     "assignments ask for it", "coursekit kernel install  (make install does it)", "lectures")
+    return Check("course kernel", True, f"'{KERNEL_NAME}' -> {spec.argv[0]}", needed_for="lectures")
+
+
 def run_checks() -> list[Check]:
     py_ok = sys.version_info >= (3, 10)
     checks = [
@@ -112,6 +147,8 @@ def run_checks() -> list[Check]:
         _package("scikit-learn", "scikit-learn", FIX_COURSE, "the bundled digits data set"),
         _package("scikit-image", "scikit-image", FIX_COURSE, "the bundled face / non-face patches"),
     ]
+    checks.append(_kernel_check())
+    checks.append(_threads_check())
     checks.append(_sandbox_check())
     return checks
 
