@@ -15,7 +15,7 @@ import numbers
 from dataclasses import dataclass, field
 
 __all__ = ["conv_output_size", "conv_transpose_output_size", "pool_output_size", "conv_params", "conv_macs",
-           "receptive_field", "summary", "Summary", "LayerRow"]
+           "receptive_field", "summary", "Summary", "LayerRow", "IN_PLACE_KINDS"]
 
 
 def _int(value, name, minimum):
@@ -144,9 +144,19 @@ def receptive_field(layers) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ summary
+# Layers whose output needs no new storage: element-wise activations and dropout run in place on their input
+# (PyTorch's inplace=True; the slides' VGG16 table counts CONV+ReLU as one layer) and Flatten is a view. Counting
+# their outputs again would double VGG16's activation memory (110 MiB instead of the table's 58 MiB).
+IN_PLACE_KINDS = frozenset({"ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "Tanh", "Sigmoid", "Dropout", "Dropout2d",
+                            "Flatten", "Identity"})
+
+
 @dataclass
 class LayerRow:
-    """One line of a model summary; sizes are per image except activation_bytes, which is for the batch."""
+    """One line of a model summary; sizes are per image except activation_bytes, which is for the batch.
+
+    activation_bytes is 0 for the layers of IN_PLACE_KINDS: their output reuses the storage of their input.
+    """
 
     layer: str
     kind: str
@@ -171,7 +181,8 @@ class Summary:
 
     def __post_init__(self):
         for row in self.rows:
-            row.activation_bytes = row.neurons * self.batch_size * self.bytes_per_value
+            stored = 0 if row.kind in IN_PLACE_KINDS else row.neurons
+            row.activation_bytes = stored * self.batch_size * self.bytes_per_value
         self.total_params = sum(r.params for r in self.rows)
         self.total_weights = sum(r.weights for r in self.rows)
         self.total_macs = sum(r.macs for r in self.rows)
@@ -200,7 +211,8 @@ class Summary:
         lines.append("-" * len(header))
         lines.append(f"total parameters: {self.total_params:,} ({self.total_weights:,} without biases); "
                      f"{self.total_params * self.bytes_per_value / 2**20:.1f} MiB at {self.bytes_per_value} bytes each")
-        lines.append(f"activations for a batch of {self.batch_size} (input included): "
+        lines.append(f"activations for a batch of {self.batch_size} (input included, in-place layers not "
+                     "counted again): "
                      f"{_bytes(self.total_activation_bytes)}; forward pass: {self.total_macs:,} multiply-adds "
                      "per image")
         return "\n".join(lines)
@@ -218,7 +230,8 @@ def summary(model, input_shape, batch_size: int = 1, bytes_per_value: int = 4) -
 
     model: a coursekit.nn model (Sequential, nested Sequentials and layers) or any torch.nn.Module
     input_shape: (C, H, W) of one image (or (D,) for a fully connected model)
-    batch_size, bytes_per_value: for the memory column (4 for float32, 8 for float64)
+    batch_size, bytes_per_value: for the memory column (4 for float32, 8 for float64); element-wise
+        activations, dropout and flatten add nothing to it (see IN_PLACE_KINDS)
     A torch model runs on PyTorch's "meta" device, which propagates shapes without computing anything; a
     coursekit model is walked layer by layer with the size formulas of this module.
     """

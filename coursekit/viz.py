@@ -121,7 +121,8 @@ def plot_conv_geometry(n, kernel_size, stride=1, padding=0, dilation=1):
     from .arithmetic import conv_output_size
 
     out = conv_output_size(n, kernel_size, stride, padding, dilation)
-    fig = _figure(max(4, 0.35 * (n + 2 * padding) + 1), 0.35 * out + 1.2)
+    # wide enough for the two-line title at any slider setting (a one-line title was clipped on both sides)
+    fig = _figure(max(5.5, 0.35 * (n + 2 * padding) + 1.6), 0.35 * out + 1.5)
     ax = fig.subplots()
     for i in range(-padding, n + padding):
         ax.add_patch(_square(i, -1, "white" if 0 <= i < n else "#dddddd"))
@@ -131,8 +132,9 @@ def plot_conv_geometry(n, kernel_size, stride=1, padding=0, dilation=1):
             ax.add_patch(_square(t, o, "#4c72b0"))
         ax.text(-padding - 1.2, o + 0.5, f"out {o}", va="center", ha="right", fontsize=8)
     ax.text(-padding - 1.2, -0.5, "input", va="center", ha="right", fontsize=8)
-    ax.set(xlim=(-padding - 4, n + padding + 0.5), ylim=(out + 0.2, -1.2), title=(
-        f"n={n}, k={kernel_size}, s={stride}, p={padding}, d={dilation} -> {out} outputs (grey: padding)"))
+    ax.set(xlim=(-padding - 4, n + padding + 0.5), ylim=(out + 0.2, -1.2))
+    ax.set_title(f"n={n}, k={kernel_size}, s={stride}, p={padding}, d={dilation} -> {out} outputs\n"
+                 "blue: kernel taps, grey: padding", fontsize=10)
     ax.axis("off")
     return fig
 
@@ -157,11 +159,15 @@ def plot_confusion_matrix(matrix, class_names=None, title="confusion matrix"):
 
 
 def plot_bars(values: dict, ylabel="", title="", logy=False):
-    fig = _figure(6, 3)
+    fig = _figure(6.5, 3.6)
     ax = fig.subplots()
     ax.bar(list(values), list(values.values()), color="#4c72b0")
     ax.set(ylabel=ylabel, title=title)
-    ax.tick_params(axis="x", rotation=60, labelsize=7)
+    # 9 pt is the smallest label that stays legible at the lectures' dpi (7 pt read as 7 px in the browser)
+    ax.tick_params(axis="x", rotation=60, labelsize=9)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+        label.set_rotation_mode("anchor")
     if logy:
         ax.set_yscale("log")
     return fig

@@ -6,7 +6,10 @@ __all__ = ["conv_arithmetic_explorer", "filter_explorer"]
 
 
 def conv_arithmetic_explorer(n=7):
-    """Sliders for kernel size, stride, padding and dilation; redraws which inputs each output sees."""
+    """Sliders for kernel size, stride, padding and dilation; redraws which inputs each output sees.
+
+    The figure is coursekit.viz.plot_conv_geometry, whose two-line title fits the figure at every setting.
+    """
     import ipywidgets as widgets
     from IPython.display import display
 
@@ -18,13 +21,14 @@ def conv_arithmetic_explorer(n=7):
         except ValueError as exc:  # a kernel that does not fit: say why instead of drawing
             print(f"not a valid layer: {exc}")
 
+    style = {"description_width": "initial"}  # the default width cuts labels such as "dilation d"
     return widgets.interactive(
         draw,
-        n=widgets.IntSlider(value=n, min=1, max=16, description="input n"),
-        kernel_size=widgets.IntSlider(value=3, min=1, max=7, description="kernel k"),
-        stride=widgets.IntSlider(value=1, min=1, max=4, description="stride s"),
-        padding=widgets.IntSlider(value=0, min=0, max=4, description="padding p"),
-        dilation=widgets.IntSlider(value=1, min=1, max=4, description="dilation d"),
+        n=widgets.IntSlider(value=n, min=1, max=16, description="input n", style=style),
+        kernel_size=widgets.IntSlider(value=3, min=1, max=7, description="kernel k", style=style),
+        stride=widgets.IntSlider(value=1, min=1, max=4, description="stride s", style=style),
+        padding=widgets.IntSlider(value=0, min=0, max=4, description="padding p", style=style),
+        dilation=widgets.IntSlider(value=1, min=1, max=4, description="dilation d", style=style),
     )
 
 

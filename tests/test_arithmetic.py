@@ -138,6 +138,12 @@ def _check_vgg16_summary(s):
     conv_rows = [r for r in s.rows if r.kind == "Conv2d"]
     early = sum(r.activation_bytes for r in conv_rows[:4])
     assert early / sum(r.activation_bytes for r in conv_rows) > 0.5
+    # the slides' table: 15,237,608 values (input, convs, pools, FCs; each ReLU runs in place), ~58 MiB in float32
+    assert sum(r.neurons for r in rows) + s.rows[0].neurons == 15_237_608
+    assert s.total_activation_bytes == 15_237_608 * 4
+    assert round(s.total_activation_bytes / 2**20) == 58
+    assert round(s.share("activation_bytes", "Conv2d"), 3) == 0.889
+    assert all(r.activation_bytes == 0 for r in s.rows if r.kind in ("ReLU", "Flatten"))
 
 
 def test_vgg16_table_from_a_torch_model():

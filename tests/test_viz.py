@@ -31,3 +31,21 @@ def test_figure_renders_to_png(make, tmp_path):
 def test_geometry_plot_rejects_an_impossible_layer():
     with pytest.raises(ValueError, match="larger than the padded input"):
         viz.plot_conv_geometry(2, 5)
+
+
+@pytest.mark.parametrize("n, k, s, p, d", [(1, 1, 1, 0, 1), (7, 3, 1, 0, 1), (16, 7, 4, 4, 3), (4, 3, 2, 1, 1)])
+def test_geometry_title_fits_inside_the_figure(n, k, s, p, d):
+    # issue 15: the explorer's title was clipped on both sides at small n
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = viz.plot_conv_geometry(n, k, s, p, d)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    title = fig.axes[0].title.get_window_extent(renderer)
+    assert title.x0 >= 0 and title.x1 <= fig.bbox.width and title.y1 <= fig.bbox.height
+
+
+def test_bar_labels_are_legible():
+    fig = viz.plot_bars({"conv 1": 3, "fc 2": 4})
+    assert min(t.get_fontsize() for t in fig.axes[0].get_xticklabels()) >= 9
