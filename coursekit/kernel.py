@@ -53,13 +53,39 @@ def install(prefix: str | None = None, user: bool = False) -> Path:
     return folder
 
 
+class _LoopbackWarningFilter:
+    """Drops ipykernel's warning that TCP transport is unencrypted when the kernel listens on loopback only, as
+    every kernel JupyterLab or nbclient starts on one machine does: it is printed on every start, says nothing the
+    user can act on, and buries real messages in test and server logs."""
+
+    def filter(self, record) -> bool:
+        return "running over TCP without encryption" not in record.getMessage()
+
+
 def main(argv=None) -> None:
+    import logging
+
     from .threads import apply
 
     apply()  # before ipykernel imports anything that could load an OpenMP runtime
     from ipykernel import kernelapp
 
-    kernelapp.launch_new_instance(argv=sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    if _connection_ip(args) in ("127.0.0.1", "localhost", "::1", None):
+        logging.getLogger("IPKernelApp").addFilter(_LoopbackWarningFilter())
+
+    kernelapp.launch_new_instance(argv=args)
+
+
+def _connection_ip(args) -> str | None:
+    """The ip of the connection file named by -f, or None when it cannot be read (ipykernel then picks loopback)."""
+    for flag, value in zip(args, args[1:]):
+        if flag in ("-f", "--f", "--IPKernelApp.connection_file"):
+            try:
+                return json.loads(Path(value).read_text()).get("ip")
+            except (OSError, ValueError):
+                return None
+    return None
 
 
 if __name__ == "__main__":
