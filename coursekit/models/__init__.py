@@ -1,10 +1,23 @@
-"""coursekit.models: LeNet-5, VGG (torchvision's state_dict layout), UNet, residual and dense blocks (PyTorch)."""
+"""coursekit.models: LeNet-5, VGG (torchvision's state_dict layout, ImageNet VGG16 blocks shipped), UNet, blocks."""
 
 from .blocks import DenseBlock, DoubleConv, ResidualBlock
 from .lenet import LeNet5
 from .pretrained import vgg_small_pretrained
 from .unet import UNet
-from .vgg import CFGS, VGG, vgg11, vgg13, vgg16, vgg19, vgg_small
+from .vgg import (
+    CFGS,
+    IMAGENET_MEAN_BGR,
+    VGG,
+    caffe_preprocess,
+    pooled_features,
+    vgg11,
+    vgg13,
+    vgg16,
+    vgg16_features,
+    vgg19,
+    vgg_small,
+)
 
 __all__ = ["LeNet5", "VGG", "CFGS", "vgg11", "vgg13", "vgg16", "vgg19", "vgg_small", "UNet", "ResidualBlock",
-           "DenseBlock", "DoubleConv", "vgg_small_pretrained"]
+           "DenseBlock", "DoubleConv", "vgg_small_pretrained",
+           "vgg16_features", "caffe_preprocess", "pooled_features", "IMAGENET_MEAN_BGR"]
