@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
+import runpy
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import nbformat
 
 COURSE = Path(__file__).resolve().parent
 ROOT = COURSE.parent
+HOSTILE_SAMPLES = COURSE / "hostile_submissions.py"
 SOLUTION_BLOCK = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
 
 
@@ -63,6 +65,28 @@ def insert_after(nb, grade_id, code):
     cell = nbformat.v4.new_code_cell(code.strip() + "\n")
     cell["id"] = f"student-{index}"
     nb.cells.insert(index + 1, cell)
+    return nb
+
+
+def replace_cell(nb, grade_id, source):
+    """The whole cell rewritten, as a student who solves it another way would."""
+    _cell(nb, grade_id).source = source.strip() + "\n"
+    return nb
+
+
+def copy_cell(nb, grade_id, after):
+    """A copy of a cell pasted after another: Jupyter gives it a new cell id but keeps its nbgrader metadata."""
+    original = _cell(nb, grade_id)
+    index = next(i for i, c in enumerate(nb.cells) if _grade_id(c) == after)
+    pasted = copy.deepcopy(original)
+    pasted["id"] = f"pasted-{index}"
+    nb.cells.insert(index + 1, pasted)
+    return nb
+
+
+def reflag(nb, grade_id, points):
+    """An answer cell the student marked as graded, with points of their own."""
+    _cell(nb, grade_id).metadata["nbgrader"].update(grade=True, points=points)
     return nb
 
 
@@ -158,6 +182,65 @@ while True:
 """,
 }
 
+# correct answers written another way: loops instead of vectorised code, float32, math.floor
+A1_OTHER_SIZES = """
+import math
+
+
+def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
+    span = dilation * (kernel_size - 1) + 1
+    return math.floor((n + 2 * padding - span) / stride) + 1
+
+
+def pool_output_size(n, kernel_size, stride=None, padding=0):
+    if stride is None:
+        stride = kernel_size
+    return conv_output_size(n, kernel_size, stride, padding)
+
+
+def conv_transpose_output_size(n, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    return stride * (n - 1) + dilation * (kernel_size - 1) + 1 + output_padding - 2 * padding
+"""
+A1_OTHER_CONV = """
+def conv2d_naive(x, w, b, stride=1, padding=0):
+    x, w, b = (np.asarray(a, dtype=np.float32) for a in (x, w, b))
+    n, c, h, width = x.shape
+    f, _, kh, kw = w.shape
+    xp = np.zeros((n, c, h + 2 * padding, width + 2 * padding), dtype=np.float32)
+    xp[:, :, padding:padding + h, padding:padding + width] = x
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (width + 2 * padding - kw) // stride + 1
+    out = np.zeros((n, f, oh, ow), dtype=np.float32)
+    for s in range(n):
+        for k in range(f):
+            for i in range(oh):
+                for j in range(ow):
+                    field = xp[s, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+                    out[s, k, i, j] = b[k] + np.sum(w[k] * field)
+    return out
+
+
+def im2col(x, kh, kw, stride=1, padding=0):
+    n, c, h, width = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (width + 2 * padding - kw) // stride + 1
+    cols = np.zeros((c * kh * kw, n * oh * ow), dtype=np.float32)
+    column = 0
+    for s in range(n):
+        for i in range(oh):
+            for j in range(ow):
+                cols[:, column] = xp[s, :, i * stride:i * stride + kh, j * stride:j * stride + kw].reshape(-1)
+                column += 1
+    return cols
+
+
+def conv2d_matmul(x, w, b, stride=1, padding=0):
+    n, _, h, width = x.shape
+    f, _, kh, kw = w.shape
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (width + 2 * padding - kw) // stride + 1
+    out = w.reshape(f, -1).astype(np.float32) @ im2col(x, kh, kw, stride, padding) + b.reshape(f, 1)
+    return out.reshape(f, n, oh, ow).transpose(1, 0, 2, 3)
+"""
+
 A1, A2 = ("a1_conv_arithmetic", "conv_arithmetic"), ("a2_batchnorm", "batchnorm")
 A3 = ("a3_unet", "unet_segmentation")
 # the cell the monkeypatching sample puts its cheat in: the first solution cell
@@ -196,6 +279,12 @@ def samples():
                 "a1-conv-size", 'grading.assert_scalar(conv_output_size(32, 5), 28, "conv_output_size(32, 5)")',
                 "pass  # this test is wrong"))
             s["deletes_cells"] = variant(lambda nb: delete(nb, "a1-vgg16", "a1-setup"))
+            s["written_differently"] = variant(lambda nb: replace_cell(replace_cell(
+                nb, "a1-sizes-solution", A1_OTHER_SIZES), "a1-conv-solution", A1_OTHER_CONV))
+            # a test cell and an answer cell copied further down (their ids duplicated): graded once, honestly
+            s["duplicate_ids"] = variant(lambda nb: copy_cell(copy_cell(
+                nb, "a1-conv-size", "a1-vgg16"), "a1-rf-solution", "a1-rf-solution"))
+            s["reflagged_answer"] = variant(lambda nb: reflag(nb, "a1-params-solution", 10))
             for student, code in HOSTILE.items():
                 where = "a1-vgg16" if student == "kills_kernel" else "a1-setup"
                 s[student] = variant(lambda nb, where=where, code=code: insert_after(nb, where, code))
@@ -209,6 +298,19 @@ def samples():
             s["edits_test"] = variant(lambda nb: replace_in(
                 nb, "a2-graph", "grading.assert_close(dbeta, [3.0, 3.0], \"dbeta\")", "dbeta = None"))
             s["deletes_cells"] = variant(lambda nb: delete(nb, "a2-closed"))
+            # the forward normalises with the unbiased variance (wrong), its running update is then right, and
+            # the backward passes are right: they keep their points
+            s["wrong_forward_right_backward"] = variant(lambda nb: replace_in(replace_in(
+                nb, "a2-forward-solution", "var = x.var(axis=0)", "var = x.var(axis=0, ddof=1)"),
+                "a2-forward-solution", "momentum * var * n / (n - 1)", "momentum * var"))
+            s["float32_forward"] = variant(lambda nb: replace_in(
+                nb, "a2-forward-solution", "    if training:\n", "    x = x.astype(np.float32)\n    if training:\n"))
+            # a cache with more than the pinned keys, and a closed form that recomputes x_hat from them
+            s["own_cache_layout"] = variant(lambda nb: replace_in(replace_in(
+                nb, "a2-forward-solution", '"training": training}', '"training": training, "momentum": momentum}'),
+                "a2-closed-solution", 'x_hat, inv_std, gamma = cache["x_hat"], cache["inv_std"], cache["gamma"]',
+                'inv_std, gamma = cache["inv_std"], cache["gamma"]\n    x_hat = (cache["x"] - cache["mu"]) * inv_std'))
+            s["duplicate_ids"] = variant(lambda nb: copy_cell(nb, "a2-forward", "a2-eval"))
         else:
             s["crop_off_by_one"] = variant(lambda nb: replace_in(
                 nb, "a3-crop-solution", "top, left = (h - height) // 2, (w - width) // 2",
@@ -217,13 +319,19 @@ def samples():
                 nb, "a3-dice-solution", "p = torch.sigmoid(logits)", "p = logits"))
             s["sigmoid_head"] = variant(lambda nb: replace_in(
                 nb, "a3-unet-solution", "return self.head(x)", "return torch.sigmoid(self.head(x))"))
+            # a tiny UNet trained for 2 epochs: held-out Dice 0.886-0.889 (measured), between the two tiers
             s["undertrained"] = variant(lambda nb: replace_in(replace_in(
                 nb, "a3-train-solution", "base_channels=16, depth=3", "base_channels=4, depth=2"),
-                "a3-train-solution", "epochs=5", "epochs=1"))
+                "a3-train-solution", "epochs=5", "epochs=2"))
         # the cheat: nothing implemented, every comparison helper replaced
         s["monkeypatch"] = prepend(copy.deepcopy(blank), CHEAT_CELL[assignment], CHEAT.lstrip())
         for student, nb in s.items():
             out.setdefault(student, {})[(assignment, notebook)] = nb
+    if HOSTILE_SAMPLES.is_file():  # the grading infrastructure's attacks on its own wall
+        runpy.run_path(str(HOSTILE_SAMPLES))["add_samples"](out, globals())
+    if (COURSE / "a4_submissions.py").is_file():  # Assignment 4's samples live in their own file
+        for student, nb in runpy.run_path(str(COURSE / "a4_submissions.py"))["samples"]().items():
+            out.setdefault(student, {})[("a4_vgg_transfer", "vgg_transfer")] = nb
     return out
 
 
@@ -235,6 +343,8 @@ def write(target: Path = COURSE / "submitted") -> list[Path]:
             path.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, path)
             written.append(path)
+    if HOSTILE_SAMPLES.is_file():  # files handed in beside some of them (links, a module): not notebooks
+        runpy.run_path(str(HOSTILE_SAMPLES))["write_extras"](target)
     return written
 
 

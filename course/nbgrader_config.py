@@ -7,7 +7,6 @@ from nbgrader.preprocessors import (
                                     AssignLatePenalties,
                                     CheckCellMetadata,
                                     ClearOutput,
-                                    DeduplicateIds,
                                     IgnorePattern,
                                     LimitOutput,
                                     OverwriteCells,
@@ -17,11 +16,11 @@ from nbgrader.preprocessors import (
 
 from coursekit.course.plugins import (
                                     RESTORED_CELL_NOTICE,
-                                    ExecuteWithIntegrityCheck,
-                                    FailTamperedCells,
-                                    FlagTamperedCells,
+                                    ExecuteAndJudge,
                                     HideTestCode,
-                                    cell_timeout,
+                                    NormaliseNotebook,
+                                    ReportEdits,
+                                    wall_backstop,
 )
 
 c = get_config()  # noqa: F821 - provided by nbgrader
@@ -34,35 +33,40 @@ c.CourseDirectory.source_directory = os.path.join("..", "solutions")
 c.CourseDirectory.release_directory = os.path.join("..", "assignments")
 c.CourseDirectory.db_url = os.environ.get("COURSEKIT_DB_URL", "sqlite:///" + os.path.join(here, "gradebook.db"))
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+# the pipeline hands nbgrader a sanitised copy of each submission (regular files, no links) instead of submitted/
+if os.environ.get("COURSEKIT_SUBMITTED_DIR"):
+    c.CourseDirectory.submitted_directory = os.environ["COURSEKIT_SUBMITTED_DIR"]
 
 # The release says where it came from.
 c.IncludeHeaderFooter.header = os.path.join(here, "release_header.ipynb")
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
-# Time limits per cell, from timeouts.json; a cell that runs over is interrupted, fails, and the rest still runs.
-c.ExecuteWithIntegrityCheck.timeout = 600  # ceiling; the per-cell limits below are what applies
-c.ExecuteWithIntegrityCheck.timeout_func = cell_timeout
-c.ExecuteWithIntegrityCheck.interrupt_on_timeout = True
-c.ExecuteWithIntegrityCheck.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
+# Hidden tests: checks in course/checks/<assignment>.py judge in this process; kernels run sandboxed on scratch
+# copies. Per-cell limits are CPU seconds from timeouts.json; `timeout` (wall clock) is only the ceiling.
+c.ExecuteAndJudge.timeout = 1200
+c.ExecuteAndJudge.timeout_func = wall_backstop
+c.ExecuteAndJudge.interrupt_on_timeout = True
+c.ExecuteAndJudge.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
+c.ExecuteAndJudge.course_directory = here
+# An edited test cell runs as the instructor wrote it and keeps what it earns; True makes it a zero.
+c.ExecuteAndJudge.edited_test_scores_zero = False
 
-# Tampering: edited or re-labelled test cells and deleted graded cells score 0, with a message.
-c.FlagTamperedCells.release_directory = os.path.join(here, "..", "assignments")
+# The submission is normalised against the release first; only the cells concerned are affected.
+c.NormaliseNotebook.release_directory = os.path.join(here, "..", "assignments")
 c.OverwriteCells.add_missing_cells = True
 c.OverwriteCells.missing_cell_notification = RESTORED_CELL_NOTICE
 c.Autograde.sanitize_preprocessors = [
-    ClearOutput, DeduplicateIds, OverwriteKernelspec, FlagTamperedCells, OverwriteCells, FailTamperedCells,
-    CheckCellMetadata,
+    ClearOutput, NormaliseNotebook, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
 ]
-# nbgrader's list with Execute replaced by the version that ends with a check the student never sees.
 c.Autograde.autograde_preprocessors = [
-    ExecuteWithIntegrityCheck, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+    ExecuteAndJudge, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, ReportEdits,
     AssignLatePenalties, CheckCellMetadata,
 ]
 
 # Output kept in graded notebooks.
 c.LimitOutput.max_lines = 200
 
-# Feedback shows each failing test's message, not the hidden test code.
+# Feedback shows each test's verdict, not the hidden test code.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades", HideTestCode, "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

@@ -1,5 +1,16 @@
-"""Helpers that nbgrader test cells call.
+"""Helpers that nbgrader test cells call, inside the student's kernel.
 
+Hidden tests (graded):
+
+* ``cases(grade_id)`` gives the inputs the grader prepared for a test cell; ``answer(grade_id, fn)`` calls the
+  student's code on each and records what comes back as plain data; ``record(grade_id, key, value)`` records one
+  named value. Nothing here compares, scores or knows an expected value: the grader's process
+  (``coursekit.course.checks``) reads the recorded answers after the notebook ran and decides every grade.
+* The wire format: files in the kernel's private scratch folder (``$COURSEKIT_GRADING_DIR``), one ``.npz`` per
+  value holding its arrays plus a JSON description of the structure around them. Only numeric/bool arrays, Python
+  scalars, str, None and tuples/lists/str-keyed dicts of those travel; never pickle, never objects with behaviour.
+
+Visible self-checks (decide nothing; they help the student read a failure):
 * ``assert_close`` / ``assert_shape`` compare a student's array with a reference and, on failure, say what is wrong
   in words a student can act on: the shapes, or the worst element with its index and relative error.
 * ``rng(test_id)`` gives each test its own seeded generator, so hidden tests draw random shapes and values and a
@@ -12,8 +23,8 @@
   coursekit's layers, these helpers, key builtins); ``verify()`` then reports anything replaced since. Every
   helper here checks it, so a notebook that monkeypatches its way to a pass fails instead.
 
-This is a guard against cheating by accident or by casual effort inside the kernel. Isolation from a determined
-attacker is the job of the sandbox the autograder runs kernels in, not of Python code running beside them.
+The sentinel and ``reference_disabled`` only make a visible self-check fail early with a clearer message; no grade
+depends on them (a kernel that runs first can defeat any check that runs beside it).
 """
 
 from __future__ import annotations
@@ -22,13 +33,19 @@ import builtins
 import contextlib
 import hashlib
 import importlib
+import io
+import json
+import os
+import re
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["assert_close", "assert_shape", "assert_scalar", "assert_gradient", "rng", "reference_disabled",
-           "ReferenceUnavailable", "TamperingDetected", "Sentinel", "verify", "install_sentinel"]
+__all__ = ["cases", "answer", "record", "encode_value", "decode_value", "WireError", "assert_close", "assert_shape",
+           "assert_scalar", "assert_gradient", "rng", "reference_disabled", "ReferenceUnavailable",
+           "TamperingDetected", "Sentinel", "verify", "install_sentinel"]
 
 
 class ReferenceUnavailable(RuntimeError):
@@ -37,6 +54,201 @@ class ReferenceUnavailable(RuntimeError):
 
 class TamperingDetected(AssertionError):
     """A function the tests rely on was replaced after the notebook started."""
+
+
+# ------------------------------------------------------------------------------------------ hidden tests
+GRADING_DIR_ENV = "COURSEKIT_GRADING_DIR"
+# bounds that keep one answer from filling the scratch disk or the grader's memory
+MAX_VALUE_BYTES = 64 << 20
+MAX_NODES = 100_000
+MAX_DEPTH = 32
+_GRADE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class WireError(ValueError):
+    """A value that cannot travel between the kernel and the grader as plain data."""
+
+
+def _to_wire(value, arrays: dict, depth: int = 0, count: list | None = None):
+    """value as JSON-able structure; arrays go into ``arrays`` and are referenced by name."""
+    count = count if count is not None else [0]
+    count[0] += 1
+    if count[0] > MAX_NODES or depth > MAX_DEPTH:
+        raise WireError(f"the value is too large or too deeply nested (more than {MAX_NODES} items or "
+                        f"{MAX_DEPTH} levels)")
+    # subclasses of the built-in types are reduced to the built-in value through the base type's own method, so
+    # an overridden __eq__, __float__ or __str__ never travels
+    if value is None or type(value) is bool:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        value = int.__int__(value)
+        return value if -(1 << 63) <= value < (1 << 64) else float(value)
+    if isinstance(value, float):
+        value = float.__float__(value)
+        return {"__float__": repr(value)} if value != value or value in (float("inf"), float("-inf")) else value
+    if isinstance(value, np.generic):
+        return _to_wire(value.item(), arrays, depth + 1, count) if value.dtype.kind in "biuf" else _reject(value)
+    if hasattr(value, "detach") and hasattr(value, "cpu") and hasattr(value, "numpy"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            raise WireError(f"an array of dtype {value.dtype} cannot be sent to the grader (numbers or bools only)")
+        name = f"a{len(arrays)}"
+        # a plain ndarray copy (subclasses dropped); 0-d stays 0-d (ascontiguousarray would make it shape (1,))
+        arrays[name] = np.array(value, order="C", subok=False, copy=True)
+        return {"__array__": name}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_to_wire(v, arrays, depth + 1, count) for v in value]}
+    if isinstance(value, list):
+        return [_to_wire(v, arrays, depth + 1, count) for v in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise WireError("a dict sent to the grader must have str keys")
+        return {"__dict__": {k: _to_wire(v, arrays, depth + 1, count) for k, v in value.items()}}
+    return _reject(value)
+
+
+def _reject(value):
+    raise WireError(f"a {type(value).__name__} cannot be sent to the grader: return numbers, arrays (numpy or "
+                    "torch), str, None, or tuples/lists/dicts of those")
+
+
+def _from_wire(node, arrays):
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return node
+    if isinstance(node, list):
+        return [_from_wire(v, arrays) for v in node]
+    if isinstance(node, dict) and len(node) == 1:
+        (tag, inner), = node.items()
+        if tag == "__array__" and isinstance(inner, str) and inner in arrays:
+            return arrays[inner]
+        if tag == "__tuple__" and isinstance(inner, list):
+            return tuple(_from_wire(v, arrays) for v in inner)
+        if tag == "__dict__" and isinstance(inner, dict):
+            return {str(k): _from_wire(v, arrays) for k, v in inner.items()}
+        if tag == "__float__" and inner in ("nan", "inf", "-inf"):
+            return float(inner)
+    raise WireError("malformed value on the wire")
+
+
+def encode_value(value) -> bytes:
+    """One value as the bytes of an .npz file (its arrays, plus its structure as JSON under '__json__')."""
+    arrays: dict = {}
+    structure = json.dumps(_to_wire(value, arrays), allow_nan=False).encode()
+    size = len(structure) + sum(a.nbytes for a in arrays.values())
+    if size > MAX_VALUE_BYTES:
+        raise WireError(f"the value takes {size:,} bytes, more than the {MAX_VALUE_BYTES:,} a test may return")
+    buffer = io.BytesIO()
+    np.savez(buffer, __json__=np.frombuffer(structure, dtype=np.uint8), **arrays)
+    return buffer.getvalue()
+
+
+def decode_value(data: bytes):
+    """The inverse of encode_value, for untrusted bytes: no pickle, numeric/bool arrays only, bounded size."""
+    if len(data) > MAX_VALUE_BYTES + (1 << 20):
+        raise WireError("value too large")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            if len(npz.files) > MAX_NODES + 1:
+                raise WireError("too many arrays")
+            # the sizes the archive declares, checked before anything is unpacked (a small file can claim a lot)
+            if sum(member.file_size for member in npz.zip.infolist()) > MAX_VALUE_BYTES + (1 << 20):
+                raise WireError("value too large")
+            arrays = {}
+            for name in npz.files:
+                array = npz[name]
+                if array.dtype.kind not in "biuf":
+                    raise WireError(f"array {name!r} has dtype {array.dtype}")
+                arrays[name] = array
+    except WireError:
+        raise
+    except Exception as exc:  # a corrupt or truncated file: zip, header and size errors of every kind
+        raise WireError(f"unreadable value ({type(exc).__name__})") from None
+    structure = arrays.pop("__json__", None)
+    if structure is None or structure.dtype != np.uint8 or structure.ndim != 1:
+        raise WireError("value without its structure")
+    try:
+        node = json.loads(structure.tobytes().decode())
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise WireError("malformed structure") from None
+    return _from_wire(node, arrays)
+
+
+def _grading_dir() -> Path | None:
+    folder = os.environ.get(GRADING_DIR_ENV)
+    return Path(folder) if folder else None
+
+
+def _check_grade_id(grade_id) -> str:
+    if not isinstance(grade_id, str) or not _GRADE_ID.match(grade_id):
+        raise ValueError(f"grade_id must be a test cell's id (letters, digits, '-', '_', '.'), got {grade_id!r}")
+    return grade_id
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)  # a kernel killed mid-write leaves no half answer behind
+
+
+def cases(grade_id: str) -> list[dict]:
+    """The inputs the grader prepared for this test cell: a list of dicts of name -> value.
+
+    Raises RuntimeError outside grading: hidden cases exist only while the autograder runs the notebook.
+    """
+    _check_grade_id(grade_id)
+    folder = _grading_dir()
+    path = folder / "cases" / f"{grade_id}.npz" if folder else None
+    if path is None or not path.is_file():
+        raise RuntimeError(f"hidden test cases for {grade_id!r} exist only while the notebook is being graded")
+    found = decode_value(path.read_bytes())
+    if not isinstance(found, list) or not all(isinstance(c, dict) for c in found):
+        raise RuntimeError(f"the hidden cases for {grade_id!r} are malformed")
+    return found
+
+
+def answer(grade_id: str, fn) -> None:
+    """Call fn(case) on every case of this test cell and record each return value (as plain data) or the
+    exception it raised. Never raises: a bug on one case does not stop the others. Outside grading it does
+    nothing (there are no hidden cases to answer)."""
+    try:
+        all_cases = cases(grade_id)
+        folder = _grading_dir() / "answers" / grade_id
+    except (RuntimeError, ValueError, WireError, OSError):
+        return
+    for index, case in enumerate(all_cases):
+        try:
+            try:
+                data = encode_value({"value": fn(case)})
+            except KeyboardInterrupt:  # the grader's interrupt (time limit): stop answering
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a student's bug, sys.exit() included, is an answer
+                data = encode_value({"raised": (type(exc).__name__, str(exc)[:2000])})
+            _write_atomic(folder / f"{index}.npz", data)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # noqa: BLE001 - e.g. the scratch disk is full: this case stays Missing
+            continue
+
+
+def record(grade_id: str, key: str, value) -> None:
+    """Record one named plain-data value for the grader (predictions, a parameter count, a history ...).
+
+    Raises ValueError (bad grade_id or key) or WireError (a value that is not plain data) so the mistake shows.
+    Outside grading it does nothing.
+    """
+    _check_grade_id(grade_id)
+    if not isinstance(key, str) or not 0 < len(key) <= 200:
+        raise ValueError(f"key must be a non-empty str of at most 200 characters, got {key!r}")
+    folder = _grading_dir()
+    if folder is None or not (folder / "cases").is_dir():
+        return
+    data = encode_value({"key": key, "value": value})
+    name = hashlib.sha256(key.encode()).hexdigest()[:32]
+    _write_atomic(folder / "records" / grade_id / f"{name}.npz", data)
 
 
 # ------------------------------------------------------------------------------------------ comparisons

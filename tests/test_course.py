@@ -36,16 +36,17 @@ def _cells(path):
 
 
 def test_kernels_graded_side_by_side_get_a_share_of_the_cores(monkeypatch):
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # the instructor's own choice wins
-    env = Course(ROOT)._env(threads=1)
-    assert env["OMP_NUM_THREADS"] == "1" and env["OPENBLAS_NUM_THREADS"] == "1" and env["MKL_NUM_THREADS"] == "3"
-    assert "OMP_NUM_THREADS" not in Course(ROOT)._env()  # one kernel at a time: the libraries' own default
+    from coursekit.course.sandbox import SandboxSpec, kernel_env
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")  # the grader's own setting never reaches a kernel
+    assert Course(ROOT)._env(jobs=2)["COURSEKIT_GRADING_JOBS"] == "2"
+    env = kernel_env(SandboxSpec(scratch="/nowhere", threads=1))
+    assert env["OMP_NUM_THREADS"] == "1" and env["OPENBLAS_NUM_THREADS"] == "1" and env["MKL_NUM_THREADS"] == "1"
 
 
 def test_committed_release_is_what_nbgrader_generates(course_copy):
     course = Course(course_copy)
-    assert course.assignments() == ["a1_conv_arithmetic", "a2_batchnorm", "a3_unet"]
+    assert {"a1_conv_arithmetic", "a2_batchnorm", "a3_unet"} <= set(course.assignments())
     for assignment in course.assignments():
         course.release(assignment)
         for generated in sorted((course_copy / "assignments" / assignment).glob("*.ipynb")):
@@ -69,14 +70,22 @@ def test_committed_samples_are_what_the_generator_writes(tmp_path):
     module = runpy.run_path(str(ROOT / "course" / "make_submissions.py"))
     written = module["write"](tmp_path)
     committed = sorted(p.relative_to(ROOT / "course" / "submitted")
-                       for p in (ROOT / "course" / "submitted").glob("*/*/*.ipynb"))
+                       for p in (ROOT / "course" / "submitted").glob("*/*/*.ipynb") if not p.is_symlink())
     assert sorted(p.relative_to(tmp_path) for p in written) == committed
     for rel in committed:
         assert _cells(tmp_path / rel) == _cells(ROOT / "course" / "submitted" / rel), f"{rel} is out of date"
 
 
-def test_every_expected_score_has_a_submission():
+def _expected_scores():
+    """course/expected_scores.json plus the hostile samples' own table (course/hostile_submissions.py)."""
     expected = json.loads((ROOT / "course" / "expected_scores.json").read_text())
+    for assignment, scores in runpy.run_path(str(ROOT / "course" / "hostile_submissions.py"))["EXPECTED"].items():
+        expected.setdefault(assignment, {}).update(scores)
+    return expected
+
+
+def test_every_expected_score_has_a_submission():
+    expected = _expected_scores()
     for assignment, scores in expected.items():
         for student in scores:
             assert (ROOT / "course" / "submitted" / student / assignment).is_dir(), (student, assignment)
@@ -85,12 +94,96 @@ def test_every_expected_score_has_a_submission():
     assert all(scores["blank"] == 0 and scores["monkeypatch"] == 0 for scores in expected.values())
 
 
-def _digests(root):
-    import hashlib
+def test_normalise_restores_the_release_structure_and_keeps_the_work():
+    import copy
 
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for name in ("solutions", "assignments", "course/submitted") for p in sorted((root / name).rglob("*"))
-            if p.is_file()}
+    from coursekit.course.plugins import EDITED_KEY, normalise
+
+    release = nbformat.read(ROOT / "assignments" / "a1_conv_arithmetic" / "conv_arithmetic.ipynb", as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in release.cells]
+    tests = [c for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")
+             and not c.metadata["nbgrader"].get("solution")]
+    solution = next(c for c in release.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    nb = copy.deepcopy(release)
+    mine = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    mine[solution.metadata.nbgrader["grade_id"]].source = "def answer():\n    return 42\n"
+    copied = copy.deepcopy(mine[solution.metadata.nbgrader["grade_id"]])    # Jupyter keeps the id on a copy
+    nb.cells.insert(nb.cells.index(mine[solution.metadata.nbgrader["grade_id"]]) + 1, copied)
+    first_test, second_test = (mine[t.metadata.nbgrader["grade_id"]] for t in tests[:2])
+    first_test.metadata.nbgrader["points"] = 1000                           # edited points
+    first_test.source = "pass  # the test is wrong\n"                     # edited test code
+    other_solution = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution") and c is not
+                          mine[solution.metadata.nbgrader["grade_id"]] and c is not copied)
+    other_solution.metadata.nbgrader.update(grade=True, points=50)         # an answer re-marked as graded
+    stranger = nbformat.v4.new_code_cell("x = 1\n", metadata={"nbgrader": {"grade": True, "grade_id": "mine",
+                                                                             "points": 9, "solution": False}})
+    nb.cells.insert(1, stranger)
+    nb.cells.remove(second_test)                                            # a deleted test cell
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "a1-setup"]
+    edited = normalise(nb, release)
+    assert edited == [first_test.metadata.nbgrader["grade_id"]] and first_test.metadata[EDITED_KEY]
+    assert [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells if "nbgrader" in c.metadata] == [
+        i for i in ids if i is not None]                                    # every id once, in release order
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id:
+            original = release.cells[ids.index(grade_id)]
+            assert cell.metadata.nbgrader == original.metadata.nbgrader      # flags and points restored
+    assert "nbgrader" not in copied.metadata and "return 42" in copied.source  # the copy still runs, ungraded
+    assert "nbgrader" not in stranger.metadata
+    assert mine[solution.metadata.nbgrader["grade_id"]].source == "def answer():\n    return 42\n"  # work kept
+    assert first_test.source == tests[0].source                              # runs as the instructor wrote it
+
+
+def test_submissions_are_staged_as_regular_files_only(tmp_path):
+    import os
+
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "nbgrader_config.py").write_text("")
+    (tmp_path / "assignments" / "a1").mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "assignments" / "a1" / "nb.ipynb")
+    secret = tmp_path / "course" / "gradebook.db"
+    secret.write_text("the gradebook")
+    course = Course(tmp_path)
+    kinds = {"honest": lambda p: p.write_text('{"cells": []}'), "symlink": lambda p: p.symlink_to(secret),
+             "hardlink": lambda p: os.link(secret, p), "fifo": lambda p: os.mkfifo(p),
+             "folder": lambda p: p.mkdir()}
+    for student, make in kinds.items():
+        folder = tmp_path / "course" / "submitted" / student / "a1"
+        folder.mkdir(parents=True)
+        make(folder / "nb.ipynb")
+        (folder / "helper.py").write_text("x = 1")  # handed in beside: never staged
+    (tmp_path / "course" / "submitted" / "linked_folder").symlink_to(tmp_path / "course" / "submitted" / "honest")
+    for student in [*kinds, "linked_folder"]:
+        staged = course._stage(student, "a1", tmp_path / "staging") / student / "a1"
+        assert sorted(p.name for p in staged.iterdir()) == ["nb.ipynb"] and not (staged / "nb.ipynb").is_symlink()
+        text = (staged / "nb.ipynb").read_text()
+        assert "the gradebook" not in text
+        # what could not be read as a plain file becomes the blank release with the reason: a 0, not a crash
+        assert ("was not handed in as a regular file" in text) == (student != "honest"), student
+    assert secret.read_text() == "the gradebook"
+
+
+def _digests(root, names=("solutions", "assignments", "course")):
+    """Content (or link target) and mode of every instructor file; run-time state left out."""
+    import hashlib
+    import os
+
+    skip = set(Course.RUN_TIME_STATE) - {"gradebook.db"}
+    found = {}
+    for name in names:
+        for p in sorted((root / name).rglob("*")):
+            rel = p.relative_to(root)
+            if skip & set(rel.parts) or rel.name == "gradebook.db":
+                continue
+            info = os.lstat(p)
+            if p.is_symlink():
+                found[str(rel)] = ("link", os.readlink(p), oct(info.st_mode))
+            elif p.is_file():
+                found[str(rel)] = (hashlib.sha256(p.read_bytes()).hexdigest(), oct(info.st_mode))
+            else:
+                found[str(rel)] = ("dir", oct(info.st_mode))
+    return found
 
 
 @pytest.mark.slow
@@ -120,6 +213,55 @@ def test_autograde_round_trip_gives_the_expected_scores(course_copy, capsys):
                         assert not grade.extra_credit, (submission.student_id, grade.name)
 
 
+HOSTILE = ["steals_reference", "torch_in_numpy", "links_beside", "plants_links", "prints_grader_text", "hooks_cheat",
+           "kills_after_answer", "huge_files", "normalised"]
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_hostile_samples_score_what_they_earn_and_touch_nothing(tmp_path):
+    """Grade the reference, snapshot everything of the instructor's, grade the attacks, compare."""
+    from nbgrader.api import Gradebook
+
+    course = Course(ROOT).copy(tmp_path)
+    assignment = "a1_conv_arithmetic"
+    course.release(assignment)
+    runpy.run_path(str(tmp_path / "course" / "make_submissions.py"))["write"]()
+    hostile = runpy.run_path(str(tmp_path / "course" / "hostile_submissions.py"))
+    assert sorted(hostile["EXPECTED"][assignment]) == sorted(HOSTILE)
+    [first] = course.autograde([("reference", assignment)], jobs=1, progress=None)
+    assert first.ok, first.detail
+
+    def reference_grades():
+        with Gradebook(f"sqlite:///{tmp_path / 'course' / 'gradebook.db'}") as gb:
+            submission = gb.find_submission(assignment, "reference")
+            return sorted((g.name, g.auto_score, g.manual_score, g.extra_credit) for nb in submission.notebooks
+                          for g in nb.grades)
+
+    before = _digests(tmp_path, ("solutions", "assignments", "course", "course/autograded/reference"))
+    grades_before = reference_grades()
+    results = course.autograde([(s, assignment) for s in HOSTILE], jobs=2, progress=None)
+    assert all(r.ok for r in results), [(r.student, r.detail) for r in results if not r.ok]
+    assert _digests(tmp_path, ("solutions", "assignments", "course", "course/autograded/reference")) == before
+    assert reference_grades() == grades_before
+    with Gradebook(f"sqlite:///{tmp_path / 'course' / 'gradebook.db'}") as gb:
+        scores = {s: gb.find_submission(assignment, s).score for s in HOSTILE}
+    assert scores == {s: float(v) for s, v in hostile["EXPECTED"][assignment].items()}
+    # nothing the kernels planted came back: graded folders hold nbgrader's regular files only
+    for student in HOSTILE:
+        graded = tmp_path / "course" / "autograded" / student / assignment
+        assert sorted(p.name for p in graded.iterdir()) == ["conv_arithmetic.ipynb", "timestamp.txt"] or sorted(
+            p.name for p in graded.iterdir()) == ["conv_arithmetic.ipynb"], (student, list(graded.iterdir()))
+        assert not any(p.is_symlink() for p in graded.rglob("*"))
+    # feedback says what was wrong, never how the tests or the checks are written
+    checks_source = (tmp_path / "course" / "checks" / f"{assignment}.py").read_text().splitlines()
+    secret = (tmp_path / "course" / "grading_secret").read_text().strip()
+    for student in ("steals_reference", "plants_links", "kills_after_answer"):
+        html = next(course.feedback(assignment, student).glob("*.html")).read_text()
+        assert "BEGIN HIDDEN TESTS" not in html and "grading.answer(" not in html and secret not in html
+        assert not [line for line in checks_source if len(line.strip()) > 40 and line.strip() in html]
+
+
 @pytest.mark.slow
 @needs_sandbox
 def test_feedback_shows_messages_not_hidden_test_code(course_copy):
@@ -131,8 +273,8 @@ def test_feedback_shows_messages_not_hidden_test_code(course_copy):
         assert result.ok, result.detail
     html_dir = course.feedback("a2_batchnorm", "no_mean_term")
     html = next(html_dir.glob("*.html")).read_text()
-    assert "dx" in html and "is wrong at" in html            # the failing hidden test's message
-    assert "reference_disabled" not in html                   # ...but not its code
+    assert "dx" in html and "wrong at" in html               # the failing hidden test's verdict
+    assert "reference_disabled" not in html and "grading.answer" not in html   # ...but not its code
     assert "BEGIN HIDDEN TESTS" not in html
     assert "hidden tests were run here" in html
 
@@ -144,7 +286,8 @@ def test_check_reports_what_the_grader_will_see(course_copy):
     done = subprocess.run([sys.executable, "-m", "coursekit.cli", "check", str(notebook), "--release", str(release)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "test cell a1-conv-size was changed (code was edited): it scores 0" in done.stdout
+    assert ("test cell a1-conv-size was changed (code was edited): the grader restores it, runs it as released and "
+            "reports the edit") in done.stdout
     assert "pass  a1-vgg16" in done.stdout
     blank = subprocess.run([sys.executable, "-m", "coursekit.cli", "check", str(release)], capture_output=True,
                            text=True, timeout=300)

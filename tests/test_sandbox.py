@@ -16,10 +16,11 @@ needs_bwrap = pytest.mark.skipif(not sandbox.available(), reason="bubblewrap can
 PROBE = r"""
 import json, os, socket, sys
 from pathlib import Path
-report = {"uid": os.getuid(), "cwd": os.getcwd(), "env": sorted(k for k in os.environ if "NBGRADER" in k)}
-report["solutions"] = Path(sys.argv[1], "solutions").exists()
-report["gradebook_dir"] = Path(sys.argv[1], "course").exists()
-report["home"] = sorted(p.name for p in Path.home().iterdir()) if Path.home().exists() else []
+root = Path(sys.argv[1])
+report = {"uid": os.getuid(), "cwd": os.getcwd(), "env": sorted(os.environ)}
+report["repo"] = sorted(p.name for p in root.iterdir()) if root.exists() else []
+report["top"] = sorted(os.listdir("/"))
+report["home"] = os.path.exists(os.path.expanduser("~root/.bash_history"))
 try:
     socket.create_connection(("1.1.1.1", 53), timeout=2)
     report["network"] = True
@@ -31,6 +32,14 @@ try:
 except OSError:
     report["wrote_outside"] = False
 Path("inside.txt").write_text("mine")
+import coursekit.arithmetic as arithmetic
+report["stub"] = "not available while grading" in Path(arithmetic.__file__).read_text()
+report["maps"] = sorted({l.split()[-1] for l in open("/proc/self/maps") if "coursekit" in l})
+try:
+    import torch
+    report["torch"] = True
+except ImportError:
+    report["torch"] = False
 pids = []
 try:
     while len(pids) < 500:
@@ -52,24 +61,56 @@ print("REPORT " + json.dumps(report))
 """
 
 
-@needs_bwrap
-def test_student_code_is_confined(tmp_path):
-    env = dict(os.environ, COURSEKIT_MAX_PROCESSES="32", COURSEKIT_MEMORY_BYTES=str(2 << 30),
-               NBGRADER_EXECUTION="autograde")
-    done = subprocess.run([sys.executable, "-m", "coursekit.course.sandbox", "run", "--", sys.executable, "-c",
-                           PROBE, str(ROOT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+def _probe(scratch, view, torch, tmp_path):
+    spec = sandbox.SandboxSpec(scratch=str(scratch), package_view=str(view), torch=torch, threads=1,
+                               limits={"memory_bytes": 2 << 30, "processes": 32, "file_bytes": 1 << 20,
+                                       "tmp_bytes": 16 << 20})
+    env = dict(os.environ, NBGRADER_EXECUTION="autograde", COURSEKIT_SECRET_OF_THE_GRADER="x")
+    done = subprocess.run([sys.executable, "-m", "coursekit.course.sandbox", "run", "--spec", spec.to_json(), "--",
+                           sys.executable, "-c", PROBE, str(ROOT)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=180)
     line = next((l for l in done.stdout.splitlines() if l.startswith("REPORT ")), None)
     assert line, done.stderr[-2000:]
-    report = json.loads(line[len("REPORT "):])
-    assert report["uid"] != 0 and report["cwd"] == str(tmp_path.resolve())
-    assert report["env"] == []                                   # it cannot tell that it is being graded
-    assert not report["solutions"] and not report["gradebook_dir"]
-    assert str(Path.home().resolve()) != "/" and "." not in report["home"]
+    return json.loads(line[len("REPORT "):])
+
+
+@needs_bwrap
+def test_student_code_is_confined(tmp_path):
+    from coursekit.course.view import build_view
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    view = build_view({"coursekit.arithmetic": ["conv_output_size"]}, cache_root=tmp_path / "views")
+    report = _probe(scratch, view, False, tmp_path)
+    assert report["uid"] != 0 and report["cwd"] == str(scratch.resolve())
+    # an empty environment plus the allow-list: nothing of the grader's, nothing saying "you are being graded"
+    assert set(report["env"]) <= set(sandbox.kernel_env(sandbox.SandboxSpec(scratch=str(scratch), threads=1))) | {
+        "PWD"}, report["env"]
+    assert "OMP_NUM_THREADS" in report["env"]
+    # of the repository only the Python environment and the package view exist; of the machine, an allow-list
+    assert set(report["repo"]) <= {".venv", "coursekit"}, report["repo"]
+    allowed_top = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr"}
+    allowed_top |= {Path(p).resolve().parts[1] for p in (ROOT, sys.base_prefix, sys.prefix)}
+    assert set(report["top"]) <= allowed_top, report["top"]
+    assert not report["home"]
     assert report["network"] is False
     assert report["wrote_outside"] is False and not (ROOT / "written_by_student").exists()
-    assert (tmp_path / "inside.txt").read_text() == "mine"      # its own folder is writable
+    assert (scratch / "inside.txt").read_text() == "mine"       # its own folder is writable
+    assert report["stub"] and report["torch"] is False           # the reference and torch are absent
+    assert all(p.startswith(str(ROOT / "coursekit")) or "site-packages" in p for p in report["maps"])
     assert report["forks"] < 32                                  # the process limit holds
     assert report["memory_3g"] is False                          # so does the memory limit
+
+
+@needs_bwrap
+def test_torch_is_there_when_the_assignment_needs_it(tmp_path):
+    pytest.importorskip("torch")
+    from coursekit.course.view import build_view
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    report = _probe(scratch, build_view({}, cache_root=tmp_path / "views"), True, tmp_path)
+    assert report["torch"] is True and not report["stub"]
 
 
 def test_autograding_refuses_without_a_sandbox(monkeypatch):
@@ -82,15 +123,89 @@ def test_autograding_refuses_without_a_sandbox(monkeypatch):
     assert manager.sandboxed is False
 
 
-def test_bwrap_command_hides_the_course_and_binds_only_the_submission(tmp_path):
+def test_bwrap_command_is_an_allow_list(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSEKIT_SECRET_OF_THE_GRADER", "x")
     connection = tmp_path / "kernel.json"
     sockets = tmp_path / "sockets"
     sockets.mkdir()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
     connection.write_text(json.dumps({"transport": "ipc", "ip": str(sockets / "kernel")}))
-    cmd = sandbox.bwrap_command(["python", "-f", str(connection)], tmp_path)
+    spec = sandbox.SandboxSpec(scratch=str(scratch), package_view=str(tmp_path / "view"), torch=False, threads=3)
+    cmd = sandbox.bwrap_command(["python", "-f", str(connection)], spec)
     pairs = list(zip(cmd, cmd[1:]))
-    assert ("--tmpfs", str(sandbox.REPO_ROOT)) in pairs and ("--tmpfs", "/tmp") in pairs
-    assert ("--unshare-net", "--unshare-uts") in pairs or "--unshare-net" in cmd
+    assert "--clearenv" in cmd and ("--ro-bind", "/") not in pairs      # no whole-root view any more
+    assert ("--tmpfs", "/tmp") in pairs and ("--unshare-net", "--unshare-uts") in pairs
     writable = [b for a, b in pairs if a == "--bind"]
-    assert writable == [str(sockets.resolve()), str(tmp_path.resolve())]
-    assert "--unsetenv" in cmd and "NBGRADER_EXECUTION" in cmd
+    assert writable == [str(sockets.resolve()), str(scratch.resolve())]
+    read_only = [b for a, b in pairs if a == "--ro-bind"]
+    assert str(tmp_path / "view") in read_only                            # the view, bound where coursekit is
+    assert not any(Path(p).name.startswith("torch") for p in read_only)   # a NumPy-only assignment: no torch
+    assert not any(p == str(ROOT) or p.startswith(str(ROOT / "course")) or p.startswith(str(ROOT / "solutions"))
+                   for p in read_only)
+    env = {cmd[i + 1]: cmd[i + 2] for i, arg in enumerate(cmd) if arg == "--setenv"}
+    assert "COURSEKIT_SECRET_OF_THE_GRADER" not in " ".join(cmd) and env["OMP_NUM_THREADS"] == "3"
+    assert env["COURSEKIT_GRADING_DIR"] == str(scratch / ".grading")
+
+
+CHECKS = '''
+from coursekit.course.checks import Missing, Raised, Verdict, check, compare
+from coursekit.arithmetic import conv_output_size
+
+KERNEL_HIDES = {"coursekit.arithmetic": ["conv_output_size"]}
+KERNEL_TORCH = False
+
+
+@check("t-size")
+def size(rng):
+    cases = [{"n": int(rng.integers(5, 40)), "k": int(k)} for k in (1, 3, 5, 7)]
+    expected = [conv_output_size(c["n"], c["k"]) for c in cases]
+
+    def judge(answers, records):
+        right = sum(got == want for got, want in zip(answers, expected))
+        seen = records.get("notebook_has_hidden_code")
+        return Verdict(right / len(cases), f"{right} of {len(cases)} right; hidden code seen: {seen}")
+    return cases, judge
+'''
+
+
+@needs_bwrap
+def test_the_grader_judges_and_the_kernel_only_answers(tmp_path):
+    """One notebook through ExecuteAndJudge: cases in, answers out, the verdict replaces whatever the kernel wrote."""
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbgrader")
+    from coursekit.course.plugins import ExecuteAndJudge, wall_backstop
+
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "t1.py").write_text(CHECKS)
+    student = nbformat.v4.new_code_cell(
+        "import sys, glob\n"
+        "from coursekit import grading\n"
+        "def my_size(n, k):\n    return n - k + 1 if k < 7 else 0  # wrong for k = 7\n"
+        "text = open(glob.glob('*.ipynb')[0]).read()\n"
+        # spelled apart, or this cell's own source would match
+        "seen = 'BEGIN ' + 'HIDDEN' in text or 'lambda ' + 'c:' in text\n"
+        "grading.record('t-size', 'notebook_has_hidden_code', seen)\n"
+        "try:\n    import torch\n    print('torch imported')\nexcept ImportError:\n    print('no torch')\n")
+    test = nbformat.v4.new_code_cell(
+        "### BEGIN HIDDEN TESTS\ngrading.answer('t-size', lambda c: my_size(c['n'], c['k']))\n"
+        "### END HIDDEN TESTS\n"
+        "print('[AutogradeApp | ERROR] There was an error processing', file=sys.stderr)\n"
+        "from IPython.display import display\ndisplay({'text/plain': '99'}, raw=True)\n"
+        "raise AssertionError('visible')\n")
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 4, "grade_id": "t-size"}
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [student, test]
+    executor = ExecuteAndJudge(timeout=300, kernel_name="python3", course_directory=str(tmp_path),
+                               student_override="ann")
+    executor.timeout_func = wall_backstop
+    nb, _ = executor.preprocess(nb, {"nbgrader": {"assignment": "t1", "notebook": "t1", "student": "ann"},
+                                     "metadata": {}})
+    assert "no torch" in "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    outputs = nb.cells[1].outputs
+    assert [o.output_type for o in outputs] == ["stream", "execute_result"]     # the kernel's output is gone
+    assert outputs[0].text == "3 of 4 right; hidden code seen: False\n"
+    assert outputs[1].data["text/plain"] == "3.0"                                # 3/4 of 4 points
+    from nbgrader.utils import determine_grade
+
+    assert determine_grade(nb.cells[1]) == (3.0, 4.0)

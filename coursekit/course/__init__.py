@@ -2,8 +2,10 @@
 
 ``run_course`` releases every assignment in ``solutions/`` into ``assignments/`` with nbgrader, regenerates the
 sample submissions, autogrades them in parallel, exports ``course/grades.csv`` and prints the grade table.
-``pipeline`` drives nbgrader; ``plugins`` holds the nbgrader preprocessors that make grading strict; ``check``
-is ``coursekit check NOTEBOOK``.
+``pipeline`` drives nbgrader; ``plugins`` holds the nbgrader preprocessors of the grader's process (normalise a
+submission, run it walled off, judge it); ``checks`` is the grader's side of hidden tests (``coursekit.grading`` is
+the kernel's); ``sandbox`` and ``view`` build the wall (the kernel's sandbox and its view of the package);
+``check`` is ``coursekit check NOTEBOOK``.
 """
 
 from __future__ import annotations
@@ -70,6 +72,12 @@ def run_course(root=".", jobs: int | None = None, regenerate_samples: bool = Tru
     expected_path = course.course / "expected_scores.json"
     if expected_path.is_file():
         expected = json.loads(expected_path.read_text())
+        hostile = course.course / "hostile_submissions.py"
+        if hostile.is_file():  # the grading infrastructure's own attacks keep their expectations beside them
+            import runpy
+
+            for assignment, scores in runpy.run_path(str(hostile)).get("EXPECTED", {}).items():
+                expected.setdefault(assignment, {}).update(scores)
         got = {(r["student_id"], r["assignment"]): float(r["score"]) for r in rows}
         wrong = [f"{s}/{a}: expected {v}, got {got.get((s, a))}" for a, scores in expected.items()
                  for s, v in scores.items() if got.get((s, a)) != float(v)]

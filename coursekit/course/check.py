@@ -1,22 +1,23 @@
 """`coursekit check NOTEBOOK`: run a student's notebook the way the autograder will, and say what it sees.
 
-Same kernel, fresh, top to bottom, with the same per-cell time limits (course/timeouts.json). The report lists
-each graded test cell (passed, failed with its message, or timed out), solution cells that still raise
-NotImplementedError, and test or read-only cells that differ from the released notebook or are missing —
-changes the autograder gives no credit for. Hidden tests exist only on the grader's side; passing the visible
-ones is necessary, not sufficient.
+The same machinery as the grader: the notebook is normalised against the release (copied, duplicated, re-flagged
+or deleted graded cells handled the same way; edited test cells run as released), then run top to bottom by the
+grader's executor (``ExecuteAndJudge``): the same sandbox on a scratch copy, the same per-cell limits in CPU
+seconds (course/timeouts.json), and each test cell scored by nbgrader's own rule. The report lists each graded
+test cell (passed, failed with its message, or timed out), solution cells that still raise NotImplementedError,
+and cells that differ from the release. Hidden tests exist only on the grader's side; passing the visible ones is
+necessary, not sufficient.
 """
 
 from __future__ import annotations
 
 import copy
-import shutil
 import tempfile
 from pathlib import Path
 
 import nbformat
 
-from .plugins import cell_timeout, release_differences
+from .plugins import normalise, release_differences
 
 
 def _nbgrader(cell) -> dict:
@@ -38,36 +39,45 @@ def compare_with_release(nb, release) -> list[str]:
     for d in release_differences(nb, release):
         cell = f"{d['kind']} cell {d['grade_id']}"
         if d["missing"]:
-            problems.append(f"{cell} is missing: the grader restores it" + (" and it scores 0" if d["kind"] == "test"
-                                                                            else ""))
+            problems.append(f"{cell} is missing: the grader restores it and runs it as released")
         else:
             what = " and ".join(d["reasons"]).replace("its ", "")
-            consequence = "it scores 0" if d["kind"] == "test" else "the grader restores the original"
+            consequence = ("the grader restores it, runs it as released and reports the edit" if d["kind"] == "test"
+                           else "the grader restores the original")
             problems.append(f"{cell} was changed ({what}): {consequence}")
     return problems
 
 
-def run(notebook: Path):
-    """Execute a copy of the notebook with the grader's executor: same sandbox, limits and final check."""
-    from .plugins import ExecuteWithIntegrityCheck
-    from .sandbox import available, sandbox_kernel_manager
+def run(notebook: Path, release: Path | None = None):
+    """Normalise a copy of the notebook against the release and execute it with the grader's executor."""
+    from .plugins import ExecuteAndJudge
+    from .sandbox import available
 
     nb = nbformat.read(notebook, as_version=4)
     executed = copy.deepcopy(nb)
+    if release is not None and release.is_file() and release.resolve() != notebook.resolve():
+        normalise(executed, nbformat.read(release, as_version=4))
     if not available():
         print("note: bubblewrap is not available here, so this check runs without the grader's sandbox")
-    with tempfile.TemporaryDirectory(prefix="coursekit-check-") as workdir:
-        # run in a scratch copy of the notebook's folder, as the grader runs in its own copy
-        shutil.copytree(notebook.resolve().parent, workdir, dirs_exist_ok=True)
-        executor = ExecuteWithIntegrityCheck(timeout=600, timeout_func=cell_timeout, interrupt_on_timeout=True,
-                                             allow_errors=True, kernel_name="python3",
-                                             extra_arguments=["--HistoryManager.hist_file=:memory:"],
-                                             kernel_manager_class=sandbox_kernel_manager(require=False))
-        executed, _ = executor.preprocess(executed, {"metadata": {"path": workdir}})
+    with tempfile.TemporaryDirectory(prefix="coursekit-check-") as nowhere:
+        # no course/checks here: hidden tests are the grader's alone, so only the visible tests run
+        executor = ExecuteAndJudge(timeout=1200, interrupt_on_timeout=True, allow_errors=True,
+                                   kernel_name="python3", course_directory=nowhere, student_override="check",
+                                   require_sandbox=False,
+                                   extra_arguments=["--HistoryManager.hist_file=:memory:"])
+        from .plugins import wall_backstop
+
+        executor.timeout_func = wall_backstop
+        resources = {"nbgrader": {"assignment": release.parent.name if release else "", "notebook": notebook.stem,
+                                  "student": "check"}, "metadata": {}}
+        executed, _ = executor.preprocess(executed, resources)
     return nb, executed
 
 
-def report(executed) -> tuple[list[str], int, int]:
+def report(executed) -> tuple[list[str], float, float]:
+    """One line per graded cell, scored with nbgrader's own rule (determine_grade), as the grader scores it."""
+    from nbgrader.utils import determine_grade
+
     lines, earned, possible = [], 0.0, 0.0
     for cell in executed.cells:
         meta = _nbgrader(cell)
@@ -78,16 +88,21 @@ def report(executed) -> tuple[list[str], int, int]:
                 lines.append(f"  TODO  {meta.get('grade_id')}: still raises NotImplementedError")
             elif errors:
                 lines.append(f"  ERROR {meta.get('grade_id')}: {errors[0].get('ename')}: {errors[0].get('evalue')}")
-        if meta.get("grade") and not meta.get("solution"):
-            points = float(meta.get("points", 0))
+        if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
+            score, points = determine_grade(cell)
+            score = float(score or 0.0)
             possible += points
-            if not errors:
-                earned += points
+            earned += score
+            if score >= points:
                 lines.append(f"  pass  {meta.get('grade_id')} ({points:g} point{'s' if points != 1 else ''})")
-            else:
+            elif errors:
                 e = errors[0]
-                reason = "timed out" if e.get("ename") == "CellTimeoutError" else f"{e.get('ename')}: {e.get('evalue')}"
-                lines.append(f"  FAIL  {meta.get('grade_id')} ({points:g}): {reason}")
+                reason = ("timed out" if e.get("ename") == "CellTimeoutError"
+                          else f"{e.get('ename')}: {e.get('evalue')}")
+                lines.append(f"  FAIL  {meta.get('grade_id')} ({score:g} / {points:g}): {reason}")
+            else:
+                lines.append(f"  FAIL  {meta.get('grade_id')} ({score:g} / {points:g}): it wrote to stderr, which "
+                             "nbgrader scores 0 in a test cell")
     return lines, earned, possible
 
 
@@ -96,11 +111,11 @@ def main(notebook: str, release: str | None = None) -> int:
     if not path.is_file():
         print(f"coursekit check: no notebook at {path}")
         return 2
-    nb, executed = run(path)
+    release_path = Path(release) if release else find_release(path)
+    nb, executed = run(path, release_path)
     lines, earned, possible = report(executed)
     print(f"coursekit check {path.name}: ran every cell in a fresh kernel with the grader's time limits")
     print("\n".join(lines))
-    release_path = Path(release) if release else find_release(path)
     if release_path and release_path.is_file() and release_path.resolve() != path.resolve():
         problems = compare_with_release(nb, nbformat.read(release_path, as_version=4))
         if problems:

@@ -1,9 +1,14 @@
 """The instructor's pipeline over nbgrader: release, autograde (in parallel), merge, export, report.
 
 nbgrader runs in subprocesses, one per submission, so a submission that crashes or hangs its grader cannot take
-the others down. nbgrader's gradebook is a single SQLite file and its autograder is not safe to run twice at
-once, so parallel grading gives each worker its own copy of the gradebook (made after the release) and merges
-the workers' grades back into the course gradebook at the end, in this process, one writer at a time.
+the others down. Success is decided by nbgrader's exit status and by what the gradebook holds afterwards, never by
+reading text (the kernel's output never reaches this process, and a student's notebook can put arbitrary strings
+into nbgrader's log). nbgrader never reads course/submitted/ itself: each submission is first copied, regular
+files only and without following links, into a staging folder that nbgrader is pointed at instead.
+
+nbgrader's gradebook is a single SQLite file and its autograder is not safe to run twice at once, so parallel
+grading gives each worker its own copy of the gradebook (made after the release) and merges the workers' grades
+back into the course gradebook at the end, in this process, one writer at a time.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 
 __all__ = ["Course", "GradingResult", "NbgraderError"]
 
-CONFIG_ERROR = "Exception while loading config file"
+MAX_NOTEBOOK_BYTES = 32 << 20
 
 
 class NbgraderError(RuntimeError):
@@ -52,24 +57,28 @@ class Course:
 
     # state that grading creates at run time; never part of a copy of the course
     RUN_TIME_STATE = ("gradebook.db", "autograded", "feedback", ".grading", "grades.csv", "__pycache__",
-                      ".ipynb_checkpoints")
+                      "grading_secret", ".ipynb_checkpoints")
 
     def copy(self, dest) -> Course:
         """A copy of the course (solutions/, assignments/, course/) without its run-time state, e.g. to grade
         scratch runs without touching this one's gradebook."""
         dest = Path(dest)
         for name in ("solutions", "assignments", "course"):
-            shutil.copytree(self.root / name, dest / name, ignore=shutil.ignore_patterns(*self.RUN_TIME_STATE))
+            # links are copied as links: a sample hands in links into the course, which must stay links
+            shutil.copytree(self.root / name, dest / name, symlinks=True,
+                            ignore=shutil.ignore_patterns(*self.RUN_TIME_STATE))
         return Course(dest)
 
     # ------------------------------------------------------------------------------------------ running
-    def _env(self, db_url: str | None = None, threads: int | None = None) -> dict:
+    def _env(self, db_url: str | None = None, jobs: int | None = None, submitted: Path | None = None) -> dict:
         env = dict(os.environ)
-        if threads is not None:
+        if jobs is not None:
             # kernels graded side by side must share the cores: OpenMP's and BLAS's default of one thread per
-            # core each, spinning while they wait, made two PyTorch trainings 8x slower than one (measured)
-            for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-                env.setdefault(name, str(threads))
+            # core each, spinning while they wait, made two PyTorch trainings 8x slower than one (measured).
+            # The kernel's environment is an allow-list built from this (coursekit.course.sandbox.kernel_env).
+            env["COURSEKIT_GRADING_JOBS"] = str(jobs)
+        if submitted is not None:
+            env["COURSEKIT_SUBMITTED_DIR"] = str(submitted)
         # nbgrader runs its own tools (alembic) by name: the interpreter's folder must be on PATH
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env["PYTHONWARNINGS"] = "ignore"
@@ -78,29 +87,42 @@ class Course:
             env["COURSEKIT_DB_URL"] = db_url
         return env
 
-    def nbgrader(self, *args: str, db_url: str | None = None, timeout: float | None = None,
-                 threads: int | None = None):
-        """Run one nbgrader command in the course directory; raise if it fails or its config did not load.
+    def check_config(self) -> None:
+        """Load course/nbgrader_config.py here first: nbgrader carries on with its defaults after a config error,
+        which would grade with nbgrader's own unsandboxed executor. Raises NbgraderError if it does not load."""
+        from traitlets.config import Config
 
-        threads: how many threads each kernel it starts may use for numerical work (default: the libraries' own).
+        config = Config()
+        try:
+            runpy_globals = {"get_config": lambda: config, "__file__": str(self.course / "nbgrader_config.py")}
+            exec(compile((self.course / "nbgrader_config.py").read_text(), str(self.course / "nbgrader_config.py"),
+                         "exec"), runpy_globals)
+        except Exception as exc:  # noqa: BLE001 - any failure means nbgrader would run unconfigured
+            raise NbgraderError(f"course/nbgrader_config.py failed to load: {type(exc).__name__}: {exc}") from exc
+        if "ExecuteAndJudge" not in str(config.Autograde.get("autograde_preprocessors", "")):
+            raise NbgraderError("course/nbgrader_config.py does not grade with ExecuteAndJudge")
+
+    def nbgrader(self, *args: str, db_url: str | None = None, timeout: float | None = None,
+                 jobs: int | None = None, submitted: Path | None = None):
+        """Run one nbgrader command in the course directory; raise NbgraderError if its exit status says it failed.
+
+        jobs: how many kernels run side by side (they share the cores); submitted: the staging folder of
+        sanitised submissions to grade from.
         """
+        if not getattr(self, "_config_checked", False):
+            self.check_config()
+            self._config_checked = True
         cmd = [sys.executable, "-m", "nbgrader", *args]
         try:
-            done = subprocess.run(cmd, cwd=self.course, env=self._env(db_url, threads), capture_output=True, text=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL)
+            done = subprocess.run(cmd, cwd=self.course, env=self._env(db_url, jobs, submitted), capture_output=True,
+                                  text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:
             raise NbgraderError(f"nbgrader {' '.join(args)} took longer than {timeout:.0f} s") from exc
-        output = done.stdout + done.stderr
-        if CONFIG_ERROR in output:
-            # nbgrader carries on with its defaults after a config error: that would grade without our checks
-            detail = output[output.index(CONFIG_ERROR):].splitlines()[:6]
-            raise NbgraderError("course/nbgrader_config.py failed to load:\n" + "\n".join(detail))
-        # nbgrader logs a cell timeout as an ERROR and carries on grading, so its exit status and its
-        # "error processing" line, not the presence of ERROR, say whether a command failed
-        if done.returncode != 0 or "There was an error processing" in output:
-            errors = [line for line in output.splitlines() if "ERROR" in line][-5:]
-            raise NbgraderError(f"nbgrader {' '.join(args)} failed (exit {done.returncode}):\n" + "\n".join(errors))
-        return output
+        if done.returncode != 0:
+            # shown to the instructor, never interpreted: the last lines of nbgrader's own log
+            tail = (done.stdout + done.stderr).strip().splitlines()[-8:]
+            raise NbgraderError(f"nbgrader {' '.join(args)} failed (exit {done.returncode}):\n" + "\n".join(tail))
+        return done.stdout + done.stderr
 
     # ------------------------------------------------------------------------------------------ release
     def assignments(self) -> list[str]:
@@ -136,9 +158,9 @@ class Course:
         work = self.course / ".grading"
         if work.exists():
             shutil.rmtree(work)
+        work.mkdir(mode=0o700)
         db_urls = [None]
         if jobs > 1:
-            work.mkdir()
             db_urls = []
             for k in range(jobs):
                 copy = work / f"gradebook-{k}.db"
@@ -146,15 +168,17 @@ class Course:
                 db_urls.append(f"sqlite:///{copy}")
 
         queues = [pairs[k::jobs] for k in range(jobs)]
-        threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+        warn_if_oversubscribed(jobs, progress)
 
         def run_queue(k):
             results = []
             for student, assignment in queues[k]:
                 start = time.perf_counter()
                 try:
+                    staging = self._stage(student, assignment, work / f"submitted-{k}")
                     self.nbgrader("autograde", assignment, "--student", student, "--force", db_url=db_urls[k],
-                                  timeout=timeout, threads=threads)
+                                  timeout=timeout, jobs=jobs, submitted=staging)
+                    self._require_graded(student, assignment, db_urls[k])
                     result = GradingResult(student, assignment, time.perf_counter() - start, True, worker=k)
                 except NbgraderError as exc:
                     result = GradingResult(student, assignment, time.perf_counter() - start, False, str(exc), k)
@@ -169,9 +193,88 @@ class Course:
         if jobs > 1:
             for k, results in enumerate(per_worker):
                 self._merge([r for r in results if r.ok], db_urls[k])
-            shutil.rmtree(work)
+        shutil.rmtree(work)
         by_pair = {(r.student, r.assignment): r for results in per_worker for r in results}
         return [by_pair[p] for p in pairs]
+
+    def _stage(self, student: str, assignment: str, staging_root: Path) -> Path:
+        """Copy one submission into staging_root/<student>/<assignment>: only the notebooks the release has (and
+        nbgrader's timestamp.txt), only regular files with a single link, read without following any link, size
+        bounded. Anything else handed in (links, other files, hard links to other files) is left behind; a notebook
+        that cannot be read that way is replaced by the release with a note saying why (so it scores 0, with a
+        reason, instead of failing the grader)."""
+        dest = staging_root / student / assignment
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        notebooks = sorted(p.name for p in (self.root / "assignments" / assignment).glob("*.ipynb"))
+        fd = None
+        try:
+            fd = os.open(self.course / "submitted", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            for part in (student, assignment):
+                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+        except OSError:
+            if fd is not None:
+                os.close(fd)
+            fd = None
+        if fd is not None:
+            self._copy_regular(fd, [*notebooks, "timestamp.txt"], dest)
+        for name in notebooks:
+            if not (dest / name).is_file():
+                self._stage_unreadable(assignment, name, dest)
+        return staging_root
+
+    def _stage_unreadable(self, assignment: str, name: str, dest: Path) -> None:
+        """In place of a notebook that was not handed in as a plain file: the release, saying why it scores 0."""
+        import nbformat
+
+        release = nbformat.read(self.root / "assignments" / assignment / name, as_version=4)
+        note = nbformat.v4.new_markdown_cell(
+            f"**{name} was not handed in as a regular file** (missing, a link, a folder, or too large), so the "
+            "grader could not read it; this is the released notebook, unanswered.")
+        note["id"] = "coursekit-unreadable-notice"
+        release.cells.insert(0, note)
+        nbformat.write(release, dest / name)
+
+    @staticmethod
+    def _copy_regular(fd: int, names, dest: Path) -> None:
+        """Copy the named regular, single-link, size-bounded files of the folder fd into dest; skip the rest."""
+        import stat
+
+        try:
+            for name in names:
+                try:
+                    src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+                except OSError:
+                    continue
+                info = os.fstat(src)
+                if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size > MAX_NOTEBOOK_BYTES:
+                    os.close(src)
+                    continue
+                with os.fdopen(src, "rb") as f:
+                    (dest / name).write_bytes(f.read(MAX_NOTEBOOK_BYTES + 1)[:MAX_NOTEBOOK_BYTES])
+        finally:
+            os.close(fd)
+
+    def _require_graded(self, student: str, assignment: str, db_url: str | None) -> None:
+        """The gradebook, not nbgrader's log, says whether the submission was graded: every notebook's test cells
+        have an automatic score."""
+        import warnings
+
+        from nbgrader.api import Gradebook, MissingEntry
+
+        warnings.filterwarnings("ignore", module="nbgrader.api")
+        with Gradebook(db_url or f"sqlite:///{self.course / 'gradebook.db'}") as gb:
+            try:
+                submission = gb.find_submission(assignment, student)
+            except MissingEntry:
+                raise NbgraderError(f"nbgrader left no grades for {student}/{assignment}") from None
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    if grade.auto_score is None and not grade.needs_manual_grade:
+                        raise NbgraderError(f"{student}/{assignment}: cell {grade.name} has no automatic score")
 
     def _merge(self, results, worker_url: str) -> None:
         """Copy the grades of these submissions from a worker's gradebook into the course gradebook."""
@@ -203,6 +306,7 @@ class Course:
 
     # -------------------------------------------------------------------------------- feedback and export
     def feedback(self, assignment: str, student: str) -> Path:
+        # feedback is generated from autograded/ (written by nbgrader alone), never from what a kernel touched
         self.nbgrader("generate_feedback", assignment, "--student", student, "--force")
         return self.course / "feedback" / student / assignment
 
@@ -211,6 +315,24 @@ class Course:
         path = Path(path) if path else self.course / "grades.csv"
         self.nbgrader("export", "--to", str(path))
         return path
+
+
+def warn_if_oversubscribed(jobs: int, progress=print) -> bool:
+    """Say so when the machine already runs more than it has cores: limits are in CPU seconds, so grades do not
+    change, but grading takes longer. Returns whether it warned."""
+    from ..threads import usable_cores
+
+    cores = usable_cores()
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return False
+    if load > cores:
+        message = (f"   warning: the machine is oversubscribed (load {load:.1f} on {cores} cores) before grading "
+                   f"{jobs} submission(s) at a time; scores are unaffected (limits are CPU seconds), time is not")
+        (progress or print)(message)
+        return True
+    return False
 
 
 def read_grades(path) -> list[dict]:

@@ -1,42 +1,41 @@
-"""nbgrader plugins that make grading strict: per-cell time limits, tampering gets no credit, feedback hides tests.
+"""nbgrader plugins of the grader's process: normalise a submission, run it walled off, decide grades from data.
 
 Wired in by ``course/nbgrader_config.py``:
 
-* ``cell_timeout`` gives each cell its time limit from ``course/timeouts.json`` (by grade_id; a default for all
-  other cells). ``coursekit check`` uses the same table, so a notebook that passes there is not timed out here.
-* ``FlagTamperedCells`` runs before nbgrader's ``OverwriteCells``. It compares each submitted test cell and
-  read-only cell with the released notebook: a test cell whose code or grading metadata was changed is marked;
-  a deleted read-only cell (the setup cell) is put back where it was.
-* ``FailTamperedCells`` runs after ``OverwriteCells`` has restored the instructor's tests, and turns every marked
-  cell into one that fails with a message saying why. A deleted test cell comes back through nbgrader's
-  ``add_missing_cells``, whose notification (set in the config to ``RESTORED_CELL_NOTICE``) fails it the same way.
-* ``HideTestCode`` runs when feedback is generated: hidden test regions are cut from the source and error outputs
-  keep their message but lose the traceback, which would quote the hidden test's lines.
+* ``NormaliseNotebook`` (sanitize stage, before nbgrader's ``OverwriteCells``): compares the submission with the
+  release. Cells whose grade_id the release does not know, and every copy of an id after its first, become
+  ordinary cells (their code still runs); each graded or read-only cell gets the release's metadata and cell type
+  back; deleted ones are put back where they were. A test cell whose code was edited is marked: OverwriteCells
+  restores the instructor's code, it runs as written, and the edit is reported (in the cell's feedback and as a
+  comment in the gradebook); it scores 0 only if the course says so (``edited_test_scores_zero``).
+* ``ExecuteAndJudge`` (autograde stage, in place of nbgrader's ``Execute``): prepares the hidden-test cases of
+  every test cell that has a check (``course/checks/<assignment>.py``), runs the notebook in a sandboxed kernel on
+  a private scratch folder with the assignment's view of coursekit, enforces per-cell limits in CPU seconds, then
+  throws away whatever the kernel printed in those test cells and writes the judge's verdict as their output.
+* ``ReportEdits`` (after ``SaveAutoGrades``): the gradebook comment for edited test cells.
+* ``HideTestCode`` (feedback): hidden test regions are cut from the source; error outputs keep their message only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
+import shutil
+import signal
 from pathlib import Path
 
 import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
-from traitlets import Integer, Unicode
+from traitlets import Bool, Float, Integer, Unicode
 
-__all__ = ["cell_timeout", "load_timeouts", "FlagTamperedCells", "FailTamperedCells", "HideTestCode",
-           "RESTORED_CELL_NOTICE", "TAMPERED_KEY"]
+__all__ = ["cell_timeout", "load_timeouts", "NormaliseNotebook", "ExecuteAndJudge", "ReportEdits", "HideTestCode",
+           "release_differences", "RESTORED_CELL_NOTICE", "EDITED_KEY", "verdict_outputs"]
 
-TAMPERED_KEY = "coursekit_tampered"
+EDITED_KEY = "coursekit_edited"
 COURSE_DIR = Path(__file__).resolve().parents[2] / "course"
-
-# nbgrader prefixes this to a deleted grade cell it restores, as a comment line ("# " + first line): the second
-# line is code, so the restored cell fails with this message instead of passing on the student's behalf.
-RESTORED_CELL_NOTICE = (
-    "This graded cell ({cell_id}) was deleted from the submission and restored by the grader.\n"
-    "raise AssertionError('this test cell was deleted from the submitted notebook, so it scores 0; "
-    "keep every graded cell')\n\n"
-)
+RESTORED_CELL_NOTICE = "# (cell {cell_id} was missing from the submission and was restored by the grader)\n"
 
 
 # -------------------------------------------------------------------------------------------- time limits
@@ -53,7 +52,8 @@ _TIMEOUTS: dict | None = None
 
 
 def cell_timeout(cell) -> int:
-    """Seconds a cell may run: its grade_id's entry in timeouts.json, else the default."""
+    """CPU seconds a cell may use (the kernel's whole process tree): its grade_id's entry in timeouts.json, else
+    the default. Load on the machine does not change how much CPU time a cell needs, so grades do not either."""
     global _TIMEOUTS
     if _TIMEOUTS is None:
         _TIMEOUTS = load_timeouts()
@@ -61,36 +61,43 @@ def cell_timeout(cell) -> int:
     return int(_TIMEOUTS.get("cells", {}).get(grade_id, _TIMEOUTS["default"]))
 
 
-# ---------------------------------------------------------------------------------------------- tampering
+def wall_backstop(cell) -> int:
+    """Wall-clock seconds after which a cell is given up whatever its CPU use (a kernel that sleeps or waits)."""
+    return 4 * cell_timeout(cell) + 60
+
+
+# ------------------------------------------------------------------------------------------ normalisation
 _GRADING_KEYS = ("grade", "solution", "locked", "points", "grade_id")
 
 
-def _grading_metadata(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return {k: meta.get(k) for k in _GRADING_KEYS}
+def _meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
 
 
 def _is_test(cell) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
+    meta = _meta(cell)
     return bool(meta.get("grade")) and not meta.get("solution")
 
 
 def _is_readonly(cell) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
+    meta = _meta(cell)
     return bool(meta.get("locked")) and not meta.get("grade") and not meta.get("solution")
 
 
 def release_differences(nb, release) -> list[dict]:
-    """Test and read-only cells of the release that the notebook lacks or changed.
+    """Test and read-only cells of the release that the notebook lacks or changed (first copy of each id).
 
     Returns one {"grade_id", "kind" ("test" or "read-only"), "reasons" (list of str, empty when missing),
     "missing" (bool)} per such cell. Both the grader and `coursekit check` use this, so they agree.
     """
-    mine = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade_id")}
+    mine = {}
+    for c in nb.cells:
+        grade_id = _meta(c).get("grade_id")
+        if grade_id and grade_id not in mine:
+            mine[grade_id] = c
     found = []
     for original in release.cells:
-        grade_id = original.metadata.get("nbgrader", {}).get("grade_id")
+        grade_id = _meta(original).get("grade_id")
         if grade_id is None or not (_is_test(original) or _is_readonly(original)):
             continue
         kind = "test" if _is_test(original) else "read-only"
@@ -101,73 +108,422 @@ def release_differences(nb, release) -> list[dict]:
         reasons = []
         if cell.source != original.source:
             reasons.append("its code was edited")
-        if _grading_metadata(cell) != _grading_metadata(original) or cell.cell_type != original.cell_type:
+        if {k: _meta(cell).get(k) for k in _GRADING_KEYS} != {k: _meta(original).get(k) for k in _GRADING_KEYS} \
+                or cell.cell_type != original.cell_type:
             reasons.append("its grading metadata was changed")
         if reasons:
             found.append({"grade_id": grade_id, "kind": kind, "reasons": reasons, "missing": False})
     return found
 
 
-class FlagTamperedCells(NbGraderPreprocessor):
-    """Mark test cells whose code or metadata differ from the release; restore deleted read-only cells."""
+def normalise(nb, release, log=None) -> list[str]:
+    """Make nb's graded structure the release's, in place; returns the grade_ids of test cells whose code was
+    edited (each also marked with EDITED_KEY in its metadata)."""
+    def warn(*args):
+        if log:
+            log.warning(*args)
+
+    released = {_meta(c)["grade_id"]: c for c in release.cells if _meta(c).get("grade_id")}
+    seen, edited = set(), []
+    for cell in nb.cells:
+        meta = _meta(cell)
+        grade_id = meta.get("grade_id")
+        if "nbgrader" in cell.get("metadata", {}) and (grade_id not in released or grade_id in seen):
+            # a copied cell (Jupyter keeps its id), a duplicate, or an id the release does not know: an ordinary
+            # cell from now on, whose code still runs
+            warn("Cell with nbgrader id %r is unknown or a duplicate: graded as an ordinary cell", grade_id)
+            cell.metadata.pop("nbgrader", None)
+            cell.metadata.pop(EDITED_KEY, None)
+            continue
+        if grade_id is None:
+            cell.metadata.pop(EDITED_KEY, None)
+            continue
+        seen.add(grade_id)
+        original = released[grade_id]
+        if _is_test(original) and cell.source != original.source:
+            edited.append(grade_id)
+            cell.metadata[EDITED_KEY] = True
+        else:
+            cell.metadata.pop(EDITED_KEY, None)
+        if cell.cell_type != original.cell_type:
+            warn("Cell %s had its type changed: restored", grade_id)
+            cell.cell_type = original.cell_type
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+            else:
+                cell.pop("outputs", None)
+                cell.pop("execution_count", None)
+        cell.metadata["nbgrader"] = json.loads(json.dumps(original.metadata["nbgrader"]))
+        if _is_readonly(original) or _is_test(original):
+            cell.source = original.source  # OverwriteCells puts the hidden tests back into test cells
+    # deleted cells come back after their predecessor in the release
+    position = 0
+    present = {_meta(c).get("grade_id"): c for c in nb.cells if _meta(c).get("grade_id")}
+    for original in release.cells:
+        grade_id = _meta(original).get("grade_id")
+        if grade_id is None:
+            continue
+        if grade_id in present:
+            position = nb.cells.index(present[grade_id]) + 1
+            continue
+        restored = nbformat.from_dict(json.loads(json.dumps(original)))
+        if restored.cell_type == "code":
+            restored.outputs, restored.execution_count = [], None
+        nb.cells.insert(position, restored)
+        present[grade_id] = restored
+        position += 1
+        warn("Cell %s was missing from the submission and has been restored", grade_id)
+    return edited
+
+
+class NormaliseNotebook(NbGraderPreprocessor):
+    """Normalise the submitted notebook against the release before anything else runs (see module docstring)."""
 
     release_directory = Unicode(
         "", help="Folder of the released notebooks, one subfolder per assignment (default: the course's)."
     ).tag(config=True)
 
-    def _release_notebook(self, resources):
+    def preprocess(self, nb, resources):
         assignment = resources["nbgrader"]["assignment"]
         notebook = resources["nbgrader"]["notebook"]
         root = Path(self.release_directory) if self.release_directory else COURSE_DIR.parent / "assignments"
-        return nbformat.read(root / assignment / f"{notebook}.ipynb", as_version=4)
-
-    def preprocess(self, nb, resources):
-        release = self._release_notebook(resources)
-        submitted = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells
-                     if c.metadata.get("nbgrader", {}).get("grade_id")}
-        for difference in release_differences(nb, release):
-            if difference["kind"] == "test" and not difference["missing"]:
-                cell = submitted[difference["grade_id"]]
-                cell.metadata[TAMPERED_KEY] = " and ".join(difference["reasons"])
-                self.log.warning("Test cell %s was tampered with: %s", difference["grade_id"],
-                                 cell.metadata[TAMPERED_KEY])
-        self._restore_readonly_cells(nb, release, submitted)
+        release = nbformat.read(root / assignment / f"{notebook}.ipynb", as_version=4)
+        for grade_id in normalise(nb, release, self.log):
+            self.log.warning("Test cell %s was edited in the submission: it runs as the instructor wrote it",
+                             grade_id)
         return nb, resources
 
-    def _restore_readonly_cells(self, nb, release, submitted):
-        """Put back deleted read-only cells (the setup cell the tests need) after their release predecessor."""
-        position = 0
-        for original in release.cells:
-            grade_id = original.metadata.get("nbgrader", {}).get("grade_id")
-            if grade_id in submitted:
-                position = nb.cells.index(submitted[grade_id]) + 1
-            elif _is_readonly(original):
-                restored = nbformat.from_dict(json.loads(json.dumps(original)))
-                if restored.cell_type == "code":
-                    restored.outputs, restored.execution_count = [], None
-                nb.cells.insert(position, restored)
-                submitted[grade_id] = restored
-                position += 1
-                self.log.warning("Read-only cell %s was missing and has been restored", grade_id)
+
+# ------------------------------------------------------------------------------------------------ verdicts
+def verdict_outputs(verdict, points: float, edited: bool = False, edited_scores_zero: bool = False) -> list:
+    """The outputs that make nbgrader give ``verdict.score`` of ``points``: a message on stdout, a numeric
+    execute_result for partial credit, an error output for none."""
+    from .checks import Verdict
+
+    if edited and edited_scores_zero:
+        verdict = Verdict(0.0, "this test cell was edited in the submitted notebook, which this course scores 0. "
+                          + verdict.message)
+    outputs = []
+    if edited:
+        outputs.append(nbformat.v4.new_output("stream", name="stdout", text=(
+            "Note: this test cell was edited in the submitted notebook; the grader ran it as the instructor wrote "
+            "it.\n")))
+    score = round(verdict.score * points, 6)
+    if verdict.score <= 0:
+        outputs.append(nbformat.v4.new_output("error", ename="HiddenTestFailed", evalue=verdict.message,
+                                              traceback=[f"HiddenTestFailed: {verdict.message}"]))
+        return outputs
+    outputs.append(nbformat.v4.new_output("stream", name="stdout", text=verdict.message.rstrip("\n") + "\n"))
+    if verdict.score < 1:
+        outputs.append(nbformat.v4.new_output("execute_result", data={"text/plain": repr(float(score))},
+                                              execution_count=None))
+    return outputs
 
 
-class FailTamperedCells(NbGraderPreprocessor):
-    """Replace each marked test cell's code with a failure that says what was changed."""
+_HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.M | re.S)
 
-    def preprocess_cell(self, cell, resources, index):
-        reason = cell.metadata.pop(TAMPERED_KEY, None)
-        if reason and cell.cell_type == "code":
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "?")
-            message = f"test cell {grade_id} scores 0: {reason} in the submitted notebook"
-            cell.source = f"raise AssertionError({message!r})\n"
-        return cell, resources
+
+def _without_hidden_tests(nb):
+    copy = nbformat.from_dict(json.loads(json.dumps(nb)))
+    for cell in copy.cells:
+        if _is_test(cell):
+            cell.source = _HIDDEN_REGION.sub("", cell.source)
+    return copy
+
+
+# ---------------------------------------------------------------------------------------- process CPU time
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu_seconds(root_pid: int) -> float:
+    """CPU seconds used by root_pid and all its descendants (live ones, plus the children they have reaped)."""
+    total, stack, seen = 0.0, [root_pid], set()
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(v) for v in fields[11:15]) / _TICKS  # utime stime cutime cstime
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    stack.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def _folder_bytes(path: Path, limit_entries: int = 100_000) -> int:
+    total, count = 0, 0
+    for folder, dirs, files in os.walk(path):
+        for name in files + dirs:
+            count += 1
+            if count > limit_entries:
+                return 1 << 62  # a flood of entries counts as over any quota
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+try:
+    from nbgrader.preprocessors import Execute as _Execute
+except ImportError:  # pragma: no cover - nbgrader is a course dependency
+    _Execute = object
+
+
+class ExecuteAndJudge(_Execute):
+    """nbgrader's Execute with the kernel walled off and every checked test cell judged in this process.
+
+    * Cases: for each test cell with a check, the check runs here with a secret per-student seed; its cases go
+      into the scratch folder's ``.grading/cases``; its judge stays here.
+    * The kernel runs in the bubblewrap sandbox (``coursekit.course.sandbox``) on a private scratch folder holding
+      a copy of the notebook only, with the assignment's view of coursekit and, for a NumPy-only assignment, no
+      torch. Nothing is copied back from the scratch folder except the answers, read without following links.
+    * Limits: each cell may use its CPU seconds from timeouts.json (the kernel's whole process tree), with a
+      wall-clock backstop; ``max_output_bytes`` of output per cell; ``scratch_bytes`` of files in the scratch
+      folder. A kernel over a limit is interrupted, then killed; a dead kernel fails the cells that did not run.
+    * Judging: after the run, each checked test cell's outputs (whatever the kernel printed or displayed there)
+      are replaced by the verdict (``verdict_outputs``). Unchecked test cells are graded the nbgrader way.
+    """
+
+    max_output_bytes = Integer(1 << 20, help="Output kept per cell; beyond it the kernel is interrupted."
+                               ).tag(config=True)
+    scratch_bytes = Integer(512 << 20, help="Disk the kernel may fill in its scratch folder.").tag(config=True)
+    edited_test_scores_zero = Bool(False, help="An edited test cell scores 0 (default: it runs as the instructor "
+                                   "wrote it and keeps what it earns).").tag(config=True)
+    cpu_grace = Float(5.0, help="CPU seconds after an interrupt before the kernel is killed.").tag(config=True)
+    course_directory = Unicode("", help="The course folder (checks/, grading_secret); default: the course's."
+                               ).tag(config=True)
+    student_override = Unicode("", help="Seed the checks as this student (coursekit check)").tag(config=True)
+    require_sandbox = Bool(True, help="Refuse to run without bubblewrap unless COURSEKIT_NO_SANDBOX=1 (coursekit "
+                           "check, on a student's machine, runs without one)").tag(config=True)
+    _scratch: Path | None = None
+
+    # -- output limit
+    def output(self, outs, msg, display_id, cell_index):
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        self._output_bytes = getattr(self, "_output_bytes", 0) + size
+        if self._output_bytes > self.max_output_bytes:
+            if not getattr(self, "_output_cut", False):
+                self._output_cut = True
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stdout",
+                    text=f"\n[coursekit: output limit of {self.max_output_bytes:,} bytes reached; the kernel was "
+                         "interrupted and further output dropped]\n"))
+                self.log.warning("Output limit reached in cell %s; interrupting the kernel", cell_index)
+                asyncio.ensure_future(self.km.interrupt_kernel())
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    # -- per-cell limits in CPU seconds
+    def _kernel_pid(self):
+        provisioner = getattr(self.km, "provisioner", None)
+        process = getattr(provisioner, "process", None)
+        return getattr(process, "pid", None)
+
+    async def _watch(self, cell, state):
+        pid = self._kernel_pid()
+        if pid is None:
+            return
+        limit = cell_timeout(cell)
+        start = _tree_cpu_seconds(pid)
+        interrupted_at = None
+        while True:
+            await asyncio.sleep(0.25)
+            used = _tree_cpu_seconds(pid) - start
+            state["cpu"] = used
+            if self._scratch and _folder_bytes(self._scratch) > self.scratch_bytes and not state.get("disk"):
+                state["disk"] = True
+                self.log.warning("The kernel filled its scratch folder beyond %s bytes: killed", self.scratch_bytes)
+                self._kill_kernel(pid)
+                return
+            if used > limit and interrupted_at is None:
+                state["timed_out"] = True
+                interrupted_at = used
+                self.log.warning("Cell %s used more than %s CPU seconds: interrupting", state["index"], limit)
+                try:
+                    await self.km.interrupt_kernel()
+                except Exception:  # noqa: BLE001 - a kernel that is already gone
+                    pass
+            elif interrupted_at is not None and used > interrupted_at + self.cpu_grace:
+                self.log.warning("The kernel ignored the interrupt: killed")
+                self._kill_kernel(pid)
+                return
+
+    @staticmethod
+    def _kill_kernel(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)  # bwrap: everything in its PID namespace dies with it
+        except OSError:
+            pass
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        self._running_index = cell_index
+        self._output_bytes, self._output_cut = 0, False
+        if cell.cell_type != "code" or not cell.source.strip():
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        state = {"index": cell_index}
+        watcher = asyncio.ensure_future(self._watch(cell, state))
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        finally:
+            watcher.cancel()
+            if state.get("timed_out"):
+                limit = cell_timeout(cell)
+                cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "error"
+                                                                  and o.get("ename") == "KeyboardInterrupt")]
+                cell.outputs.append(nbformat.v4.new_output(
+                    "error", ename="CellTimeoutError", evalue=f"this cell used more than its {limit} CPU seconds",
+                    traceback=[f"CellTimeoutError: this cell used more than its {limit} CPU seconds"]))
+
+    # nbclient binds its synchronous wrapper to its own coroutine; rebind it to the one above
+    try:
+        from nbclient.util import run_sync as _run_sync
+
+        execute_cell = _run_sync(async_execute_cell)
+    except ImportError:  # pragma: no cover - nbclient comes with nbconvert
+        pass
+
+    # -- the whole run
+    def preprocess(self, nb, resources, km=None):
+        import numpy as np
+        from nbclient.exceptions import DeadKernelError
+
+        from ..threads import usable_cores
+        from .checks import course_secret, load_checks, seed_for, write_cases
+        from .sandbox import SandboxSpec, make_scratch, sandbox_kernel_manager
+        from .view import build_view
+
+        info = resources.get("nbgrader", {})
+        assignment = info.get("assignment", "")
+        student = self.student_override or info.get("student", "") or "student"
+        course_dir = Path(self.course_directory) if self.course_directory else COURSE_DIR
+        module = load_checks(assignment, course_dir)
+        self._scratch = make_scratch()
+        grading = self._scratch / ".grading"
+        try:
+            for sub in ("cases", "answers", "records"):
+                (grading / sub).mkdir(parents=True)
+            os.chmod(grading, 0o755)
+            os.chmod(grading / "cases", 0o755)
+            secret = course_secret(course_dir) if module.checks else b""
+            judged = {}
+            for cell in nb.cells:
+                grade_id = _meta(cell).get("grade_id")
+                if cell.cell_type == "code" and _is_test(cell) and grade_id in module.checks:
+                    rng = np.random.default_rng(seed_for(secret, student, assignment, grade_id))
+                    cases, judge = module.checks[grade_id](rng)
+                    write_cases(grading, grade_id, cases)
+                    judged[grade_id] = (len(cases), judge)
+            for path in (grading / "cases").iterdir():
+                os.chmod(path, 0o644)
+            # the kernel gets a copy of the notebook (hidden test regions cut: it reads no test before running it)
+            # and nothing else handed in beside it
+            notebook_copy = self._scratch / f"{Path(info.get('notebook') or 'notebook').name}.ipynb"
+            notebook_copy.write_text(nbformat.writes(_without_hidden_tests(nb)))
+            view = build_view(module.kernel_hides)
+            jobs = int(os.environ.get("COURSEKIT_GRADING_JOBS", "1") or 1)
+            spec = SandboxSpec(scratch=str(self._scratch), package_view=str(view), torch=module.kernel_torch,
+                               threads=max(1, usable_cores() // max(1, jobs)))
+            manager = sandbox_kernel_manager(require=self.require_sandbox)
+            manager.spec = spec
+            self.kernel_manager_class = manager
+            resources.setdefault("metadata", {})["path"] = str(self._scratch)
+            self._running_index = None
+            died = None
+            try:
+                nb, resources = super().preprocess(nb, resources, km=km)
+            except DeadKernelError as exc:
+                died = self._running_index if self._running_index is not None else 0
+                self.log.warning("The kernel died while running cell %s: %s", died, exc)
+                self._fail_unrun_cells(nb, died)
+            self._judge(nb, grading, judged)
+        finally:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+        return nb, resources
+
+    def _judge(self, nb, grading: Path, judged: dict) -> None:
+        from .checks import Verdict, read_answers, read_records
+
+        for cell in nb.cells:
+            grade_id = _meta(cell).get("grade_id")
+            if grade_id not in judged:
+                continue
+            n_cases, judge = judged[grade_id]
+            answers = read_answers(grading, grade_id, n_cases)
+            records = read_records(grading, grade_id)
+            try:
+                verdict = judge(answers, records)
+            except Exception as exc:  # noqa: BLE001 - an answer of a shape the judge did not foresee
+                self.log.error("The judge of %s failed on this submission's answers: %r", grade_id, exc)
+                verdict = Verdict(0.0, f"the answers of this cell could not be judged ({type(exc).__name__}): "
+                                  "check that your functions return what the task asks for")
+            if not isinstance(verdict, Verdict):  # the check itself is wrong: the instructor must hear of it
+                raise TypeError(f"the judge of {grade_id!r} returned {type(verdict).__name__}, not a Verdict")
+            edited = bool(cell.metadata.pop(EDITED_KEY, False))
+            cell.outputs = verdict_outputs(verdict, float(_meta(cell).get("points", 0)), edited,
+                                           self.edited_test_scores_zero)
+            if edited:
+                cell.metadata["coursekit_edit_reported"] = True
+        for cell in nb.cells:  # unchecked test cells that were edited: the note goes into their output
+            if cell.metadata.pop(EDITED_KEY, False):
+                note = nbformat.v4.new_output("stream", name="stdout", text=(
+                    "Note: this test cell was edited in the submitted notebook; the grader ran it as the "
+                    "instructor wrote it.\n"))
+                cell.setdefault("outputs", []).insert(0, note)
+                if self.edited_test_scores_zero:
+                    cell.outputs.append(nbformat.v4.new_output(
+                        "error", ename="EditedTestCell", evalue="this course scores an edited test cell 0",
+                        traceback=["EditedTestCell: this course scores an edited test cell 0"]))
+                cell.metadata["coursekit_edit_reported"] = True
+
+    @staticmethod
+    def _fail_unrun_cells(nb, died: int) -> None:
+        culprit = nb.cells[died] if died < len(nb.cells) else None
+        where = (_meta(culprit).get("grade_id") or culprit.get("id") or f"#{died}"
+                 if culprit is not None else "the last cell")
+        message = (f"the kernel stopped while running cell {where} (the code exited the kernel, or it was killed "
+                   "for exceeding a memory, process, time or disk limit), so this cell did not run")
+        for index, cell in enumerate(nb.cells):
+            if index >= died and cell.cell_type == "code":
+                cell.setdefault("outputs", []).append(nbformat.v4.new_output(
+                    "error", ename="KernelDied", evalue=message, traceback=[f"KernelDied: {message}"]))
+
+
+class ReportEdits(NbGraderPreprocessor):
+    """After SaveAutoGrades: flag the notebook in the gradebook and say in a comment which test cells were edited.
+
+    nbgrader keeps comments for solution cells only, so the note goes on the notebook's first solution cell."""
+
+    def preprocess(self, nb, resources):
+        edited = [_meta(c).get("grade_id") for c in nb.cells if c.metadata.pop("coursekit_edit_reported", False)]
+        if not edited:
+            return nb, resources
+        from nbgrader.api import Gradebook
+
+        info = resources["nbgrader"]
+        note = ("Edited test cell(s) " + ", ".join(edited) + ": restored and run as the instructor wrote them.")
+        with Gradebook(info["db_url"]) as gb:
+            notebook = gb.find_submission_notebook(info["notebook"], info["assignment"], info["student"])
+            notebook.flagged = True
+            comments = sorted(notebook.comments, key=lambda c: c.name)
+            if comments:
+                first = comments[0]
+                first.auto_comment = ((first.auto_comment + "\n") if first.auto_comment else "") + note
+            gb.db.commit()
+        self.log.warning(note)
+        return nb, resources
 
 
 # ------------------------------------------------------------------------------------------------ feedback
 class HideTestCode(ClearHiddenTests):
-    """Feedback shows a failing hidden test's message, never its code: nbgrader's own hidden-region removal,
-    applied to the graded notebook, plus error outputs cut down to their message (a traceback quotes the lines
-    of the hidden test that failed)."""
+    """Feedback shows a hidden test's verdict, never its code: nbgrader's own hidden-region removal, applied to the
+    graded notebook, plus error outputs cut down to their message (a traceback quotes the test's lines)."""
 
     def preprocess_cell(self, cell, resources, index):
         if not _is_test(cell):
@@ -179,172 +535,3 @@ class HideTestCode(ClearHiddenTests):
                 output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
         return cell, resources
 
-
-# ------------------------------------------------------------------------------------ integrity at the end
-# Objects whose behaviour the tests depend on. The fingerprint of a Python function is a hash of its bytecode
-# names,
-# constants and file, so a replacement shows up even if it keeps the original's name and module.
-_FINGERPRINTED = {
-    "coursekit.grading": ["assert_close", "assert_shape", "assert_scalar", "assert_gradient", "rng",
-                          "reference_disabled", "verify", "install_sentinel", "_unavailable"],
-    "numpy": ["allclose", "isclose", "array_equal", "asarray", "isfinite", "abs", "max", "argmax"],
-    "numpy.testing": ["assert_allclose", "assert_array_equal", "assert_array_almost_equal", "assert_equal"],
-    "coursekit.nn.functional": ["conv2d_forward", "batchnorm_forward", "batchnorm_backward",
-                                "batchnorm2d_forward", "batchnorm2d_backward"],
-    "coursekit.arithmetic": ["conv_output_size", "conv_transpose_output_size", "pool_output_size",
-                             "receptive_field", "conv_macs"],
-    "builtins": ["abs", "max", "min", "isinstance", "float", "int", "len", "AssertionError", "__import__"],
-}
-
-FINGERPRINT_SOURCE = '''
-def _coursekit_fingerprints(spec):
-    import hashlib, importlib, types
-
-    def code_parts(code):
-        # structure only: marshal's output also depends on reference counts, which a raised exception changes
-        parts = [code.co_code, code.co_name, code.co_filename, repr(code.co_names), repr(code.co_varnames)]
-        for const in code.co_consts:
-            parts.append(code_parts(const) if isinstance(const, types.CodeType) else repr(const))
-        return "|".join(p.hex() if isinstance(p, bytes) else p for p in parts)
-
-    out = {}
-    for module_name, names in spec.items():
-        module = importlib.import_module(module_name)
-        for name in names:
-            obj = getattr(module, name, None)
-            code = getattr(obj, "__code__", None)
-            if isinstance(code, types.CodeType):
-                out[module_name + "." + name] = hashlib.sha256(code_parts(code).encode()).hexdigest()
-            else:
-                out[module_name + "." + name] = "%s:%s:%s" % (type(obj).__name__, getattr(obj, "__name__", ""),
-                                                             getattr(obj, "__module__", ""))
-    return out
-'''
-
-
-def fingerprints() -> dict:
-    """The fingerprints computed in this (the grader's) process, which no student code has touched."""
-    namespace: dict = {}
-    exec(FINGERPRINT_SOURCE, namespace)  # the same function the kernel runs, so the two are comparable
-    return namespace["_coursekit_fingerprints"](_FINGERPRINTED)
-
-
-def integrity_check_code() -> str:
-    """A cell for the end of the run: prints the kernel's fingerprints as one JSON line."""
-    return (FINGERPRINT_SOURCE + "\nimport json as _json\n"
-            f"print('COURSEKIT-INTEGRITY ' + _json.dumps(_coursekit_fingerprints({_FINGERPRINTED!r})))\n")
-
-
-def _integrity_problems(check_cell, expected: dict) -> list[str]:
-    for output in check_cell.get("outputs", []):
-        if output.get("output_type") == "stream" and "COURSEKIT-INTEGRITY " in output.get("text", ""):
-            line = output["text"].split("COURSEKIT-INTEGRITY ", 1)[1].splitlines()[0]
-            try:
-                found = json.loads(line)
-            except ValueError:
-                return ["the integrity report was garbled"]
-            return sorted(k for k, v in expected.items() if found.get(k) != v)
-        if output.get("output_type") == "error":
-            return [f"the integrity check failed to run ({output.get('ename')})"]
-    return ["the integrity check produced no report (output suppressed or the kernel died)"]
-
-
-try:
-    from nbgrader.preprocessors import Execute as _Execute
-except ImportError:  # pragma: no cover - nbgrader is a course dependency
-    _Execute = object
-
-
-class ExecuteWithIntegrityCheck(_Execute):
-    """nbgrader's Execute in a sandboxed kernel, with live output limits, kernel death handled, and one cell the
-    student never sees run after theirs in the same kernel.
-
-    * The kernel runs in the bubblewrap sandbox of ``coursekit.course.sandbox`` (autograding refuses to start
-      without it unless COURSEKIT_NO_SANDBOX=1).
-    * Output beyond ``max_output_bytes`` (per cell) is dropped as it arrives and the kernel is interrupted,
-      so a cell that prints without end fails instead of filling the grader's memory.
-    * If the kernel dies (it exited, or was killed for exceeding a limit), every cell that did not run gets an
-      error saying so and scores 0; what ran before keeps its result. The grade never waits for manual review.
-    * If the functions the tests rely on no longer match the grader's own copies at the end, every test cell gets
-      an error output, so it scores 0, and the feedback says why.
-    """
-
-    max_output_bytes = Integer(1 << 20, help="Output kept per cell; beyond it the kernel is interrupted."
-                               ).tag(config=True)
-
-    def __init__(self, *args, **kwargs):
-        from .sandbox import sandbox_kernel_manager
-
-        kwargs.setdefault("kernel_manager_class", sandbox_kernel_manager())
-        super().__init__(*args, **kwargs)
-
-    # -- output limit
-    def output(self, outs, msg, display_id, cell_index):
-        if getattr(self, "_exempt", False):  # the grader's own check cell
-            return super().output(outs, msg, display_id, cell_index)
-        size = len(json.dumps(msg.get("content", {}), default=str))
-        self._output_bytes = getattr(self, "_output_bytes", 0) + size
-        if self._output_bytes > self.max_output_bytes:
-            if not getattr(self, "_output_cut", False):
-                self._output_cut = True
-                outs.append(nbformat.v4.new_output(
-                    "stream", name="stderr",
-                    text=f"\n[coursekit: output limit of {self.max_output_bytes:,} bytes reached; the kernel was "
-                         "interrupted and further output dropped]\n"))
-                self.log.warning("Output limit reached in cell %s; interrupting the kernel", cell_index)
-                import asyncio
-
-                asyncio.ensure_future(self.km.interrupt_kernel())
-            return None
-        return super().output(outs, msg, display_id, cell_index)
-
-    # -- kernel death
-    def preprocess_cell(self, cell, resources, index):
-        self._running_index = index
-        self._output_bytes, self._output_cut = 0, False
-        self._exempt = bool(cell.metadata.get("coursekit_integrity"))
-        return super().preprocess_cell(cell, resources, index)
-
-    def preprocess(self, nb, resources, km=None):
-        from nbclient.exceptions import DeadKernelError
-
-        self._output_bytes, self._output_cut, self._running_index = 0, False, None
-        check = nbformat.v4.new_code_cell(integrity_check_code())
-        check.metadata["coursekit_integrity"] = True
-        nb.cells.append(check)
-        died = None
-        try:
-            nb, resources = super().preprocess(nb, resources, km=km)
-        except DeadKernelError as exc:
-            died = self._running_index if self._running_index is not None else 0
-            self.log.warning("The kernel died while running cell %s: %s", died, exc)
-        last = nb.cells.pop() if nb.cells and nb.cells[-1].metadata.get("coursekit_integrity") else None
-        if died is not None:
-            self._fail_unrun_cells(nb, died)
-            if died < len(nb.cells):
-                # the check cell never ran; in-kernel checks by the test helpers still applied to what did run
-                self.log.warning("Integrity check skipped: the kernel died before the end of the notebook")
-            return nb, resources
-        problems = _integrity_problems(last or check, fingerprints())
-        if problems:
-            message = ("functions the grader relies on were replaced while the notebook ran ("
-                       + ", ".join(problems[:4]) + (", ..." if len(problems) > 4 else "") + "), so no test counts")
-            self.log.warning("Integrity check failed: %s", message)
-            for cell in nb.cells:
-                if _is_test(cell) and cell.cell_type == "code":
-                    cell.setdefault("outputs", []).append(nbformat.v4.new_output(
-                        "error", ename="TamperingDetected", evalue=message,
-                        traceback=[f"TamperingDetected: {message}"]))
-        return nb, resources
-
-    @staticmethod
-    def _fail_unrun_cells(nb, died: int) -> None:
-        culprit = nb.cells[died] if died < len(nb.cells) else None
-        where = (culprit.metadata.get("nbgrader", {}).get("grade_id") or culprit.get("id") or f"#{died}"
-                 if culprit is not None else "the last cell")
-        message = (f"the kernel stopped while running cell {where} (the code exited the kernel, or it was killed "
-                   "for exceeding the memory or process limit), so this cell did not run")
-        for index, cell in enumerate(nb.cells):
-            if index >= died and cell.cell_type == "code":
-                cell.setdefault("outputs", []).append(nbformat.v4.new_output(
-                    "error", ename="KernelDied", evalue=message, traceback=[f"KernelDied: {message}"]))

@@ -1,21 +1,22 @@
-"""Run each student kernel inside a bubblewrap sandbox, with resource limits.
+"""Run each student kernel inside a bubblewrap sandbox built from an allow-list, with resource limits.
 
-The kernel manager below launches ``python -m coursekit.course.sandbox run -- <kernel command>`` instead of the
-kernel itself. That wrapper sets resource limits and replaces itself with ``bwrap``, which starts the kernel:
+The kernel manager below launches ``python -m coursekit.course.sandbox run --spec JSON -- <kernel command>``
+instead of the kernel itself. That wrapper (still the grader's code, outside the sandbox) replaces itself with
+``bwrap``, which starts the kernel in a new, empty root where only these exist:
 
-* read-only view of the system (/usr, /etc, ...), fresh /dev and /proc, no network (its own empty network
-  namespace), its own PID namespace (every process it starts dies with it);
-* an unprivileged user: when the grader runs as root, the kernel drops to a uid of its own (60000 + a number
-  unique to the sandbox) just before it starts, so limits that the kernel never applies to root — the number of
-  processes above all — hold; otherwise it runs as uid 65534 in a user namespace;
-* the course repository, the instructor's home and /tmp replaced by empty in-memory folders, so solutions/,
-  the gradebook, other submissions and the instructor's files are not there to read or write;
-* put back, read-only: the Python installation, the virtual environment and the coursekit package; read-write:
-  the one submission folder the kernel runs in and the private folder of its IPC sockets;
-* limits: address space (memory), number of processes, size of any file written, no core dumps;
-* the grader's environment variables that would tell the notebook it is being graded are removed.
-
-The kernel talks to the grader over Unix sockets (IPC transport) in a folder created for that kernel alone.
+* read-only: the system's /usr (and the /bin, /lib ... links into it), a handful of /etc files the C library and
+  fonts need, the Python installation and the virtual environment, its site-packages filtered (no torch for a
+  NumPy-only assignment), and, where coursekit lives, the assignment's *view* of the package
+  (``coursekit.course.view``: the graded reference code replaced by stubs, no grader-side tooling, no original
+  bytecode). The course folder, solutions, gradebook, other submissions, home folders: not there at all;
+* read-write: the kernel's private scratch folder (a copy of the notebook, its hidden-test cases, its answers),
+  the folder of its IPC sockets, and a size-bounded tmpfs at /tmp;
+* its own /dev and /proc, no network (an empty network namespace), its own PID namespace (every process it starts
+  dies with it), an empty environment plus an allow-list (PATH, locale, thread counts, matplotlib's config dir,
+  the scratch folder's path);
+* an unprivileged user: as root, the kernel drops to a uid of its own (60000 + a number unique to the sandbox) just
+  before it starts, so per-user limits (the number of processes above all) hold; otherwise uid 65534 in a user
+  namespace; limits on address space, processes, file size, no core dumps.
 """
 
 from __future__ import annotations
@@ -27,16 +28,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["Limits", "available", "bwrap_command", "sandbox_kernel_manager",
-           "SandboxUnavailable"]
+__all__ = ["Limits", "SandboxSpec", "available", "bwrap_command", "sandbox_kernel_manager", "SandboxUnavailable",
+           "kernel_env", "make_scratch"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# JPY_PARENT_PID: the parent is invisible from inside the PID namespace, and ipykernel would exit on not finding it
-HIDDEN_ENV = ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "COURSEKIT_DB_URL", "JPY_SESSION_NAME", "JPY_PARENT_PID")
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+# read by the C library, locale and font machinery; nothing of the instructor's
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "mime.types", "nsswitch.conf",
+             "passwd", "group", "host.conf", "ssl/certs")
+SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+# top-level entries of site-packages that make up PyTorch: left out of a NumPy-only assignment's kernel
+TORCH_ENTRIES = ("torch", "functorch", "torchgen", "torchvision", "torchaudio", "nvidia", "triton", "pytorch")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -48,6 +54,7 @@ class Limits:
     memory_bytes: int = 4 << 30      # address space of the kernel and anything it starts
     processes: int = 64              # processes and threads the sandbox may hold at once
     file_bytes: int = 64 << 20       # largest file the kernel may write
+    tmp_bytes: int = 256 << 20       # size of the kernel's /tmp
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -57,7 +64,25 @@ class Limits:
 
         base = cls()
         return cls(get("COURSEKIT_MEMORY_BYTES", base.memory_bytes), get("COURSEKIT_MAX_PROCESSES", base.processes),
-                   get("COURSEKIT_MAX_FILE_BYTES", base.file_bytes))
+                   get("COURSEKIT_MAX_FILE_BYTES", base.file_bytes), get("COURSEKIT_TMP_BYTES", base.tmp_bytes))
+
+
+@dataclass
+class SandboxSpec:
+    """What one kernel's sandbox is made of (the wrapper receives it as JSON on its command line)."""
+
+    scratch: str                               # the kernel's private working folder (read-write)
+    package_view: str | None = None            # mounted where coursekit lives; None: the package as installed
+    torch: bool = True                         # torch importable in the kernel
+    threads: int | None = None                 # threads for numerical libraries (None: the cores we may use)
+    limits: dict = field(default_factory=lambda: asdict(Limits.from_env()))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> SandboxSpec:
+        return cls(**json.loads(text))
 
 
 @lru_cache(maxsize=1)
@@ -73,6 +98,11 @@ def available() -> bool:
     return done.returncode == 0
 
 
+def make_scratch(prefix: str = "coursekit-scratch-") -> Path:
+    """A fresh private folder for one kernel, outside the course (mode 0700 until the sandbox hands it over)."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
 def _connection_file(argv: list[str]) -> Path | None:
     for i, arg in enumerate(argv):
         if arg == "-f" and i + 1 < len(argv):
@@ -82,75 +112,130 @@ def _connection_file(argv: list[str]) -> Path | None:
     return None
 
 
-def _python_paths() -> list[Path]:
-    """Folders the kernel's interpreter needs: its installation, the environment, and coursekit itself."""
-    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent,
-             Path(__file__).resolve().parents[1]}  # the coursekit package (an editable install points here)
-    # a folder inside another one on the list comes with it
-    return sorted((p for p in paths if not any(q in p.parents for q in paths)), key=lambda p: len(p.parts))
-
-
 def _sandbox_uid() -> int:
     return 60000 + os.getpid() % 20000
 
 
-def _parents(path: Path, hidden) -> list[str]:
-    """--dir arguments creating, mode 0755, every folder between the innermost hidden folder above path and path.
+def kernel_env(spec: SandboxSpec) -> dict[str, str]:
+    """The kernel's whole environment: an allow-list, nothing inherited from the grader."""
+    from ..grading import GRADING_DIR_ENV
 
-    Without them bwrap creates the folders on the way to a mount point itself, readable by root only, and the
-    kernel's unprivileged user could not reach what is mounted there.
-    """
-    above = [h for h in hidden if h in path.parents]
-    if not above:
-        return []
-    inner = max(above, key=lambda h: len(h.parts))
-    args = []
-    for folder in reversed(path.parents):
-        if inner in folder.parents:
-            args += ["--perms", "0755", "--dir", str(folder)]
-    return args
+    try:
+        from ..threads import thread_env
+    except ImportError:  # pragma: no cover - coursekit.threads is part of the package
+        thread_env = None
+    python_bin = str(Path(sys.executable).parent)
+    env = {"PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+           "HOME": "/tmp", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib", "MPLBACKEND": "agg",
+           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
+           GRADING_DIR_ENV: str(Path(spec.scratch) / ".grading")}
+    if thread_env is not None:
+        env.update(thread_env(spec.threads))
+    elif spec.threads:
+        env.update({k: str(spec.threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    return env
 
 
-def bwrap_command(kernel_argv: list[str], cwd: Path, uid: int | None = None) -> list[str]:
-    """The bwrap command line that runs kernel_argv confined to cwd (see the module docstring).
+def _site_packages() -> list[Path]:
+    import site
+
+    folders = {Path(p).resolve() for p in site.getsitepackages() if Path(p).is_dir()}
+    base = Path(sys.base_prefix).resolve() / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    if (base / "site-packages").is_dir():
+        folders.add((base / "site-packages").resolve())
+    return sorted(folders)
+
+
+class _Mounts:
+    """bwrap arguments for an empty root plus an allow-list, creating world-readable folders on the way."""
+
+    def __init__(self):
+        self.args: list[str] = []
+        self.made: set[Path] = {Path("/")}
+
+    def folders_to(self, path: Path) -> None:
+        for folder in reversed(path.parents):
+            if folder not in self.made:
+                self.args += ["--perms", "0755", "--dir", str(folder)]
+                self.made.add(folder)
+
+    def bind(self, source: Path, dest: Path | None = None, writable: bool = False) -> None:
+        dest = dest or source
+        self.folders_to(dest)
+        self.args += ["--bind" if writable else "--ro-bind", str(source), str(dest)]
+        self.made.add(dest)
+
+    def tmpfs(self, dest: Path, size: int, mode: str = "0755") -> None:
+        self.folders_to(dest)
+        self.args += ["--perms", mode, "--size", str(size), "--tmpfs", str(dest)]
+        self.made.add(dest)
+
+
+def _mount_python(mounts: _Mounts, spec: SandboxSpec) -> None:
+    prefixes = {Path(sys.base_prefix).resolve(), Path(sys.prefix)}
+    for prefix in sorted(prefixes, key=lambda p: len(p.parts)):
+        mounts.bind(prefix.resolve() if prefix.is_symlink() else prefix)
+    package = PACKAGE_DIR
+    for site_packages in _site_packages():
+        # an empty folder over site-packages, then every entry but the ones left out bound back into it
+        mounts.tmpfs(site_packages, 1 << 20)
+        for entry in sorted(os.listdir(site_packages)):
+            lower = entry.lower()
+            if not spec.torch and lower.startswith(TORCH_ENTRIES):
+                continue
+            if entry.startswith("coursekit") and (site_packages / entry).resolve() == package:
+                continue  # a non-editable install: the view goes here instead
+            mounts.bind(site_packages / entry)
+    if spec.package_view:
+        mounts.bind(Path(spec.package_view), package)
+    elif package not in mounts.made:
+        mounts.bind(package)
+
+
+def bwrap_command(kernel_argv: list[str], spec: SandboxSpec, uid: int | None = None) -> list[str]:
+    """The bwrap command line that runs kernel_argv in the sandbox described by spec (see the module docstring).
 
     uid: as root, the unprivileged uid the kernel switches to inside the sandbox (None: a user namespace instead).
     """
-    cwd = Path(cwd).resolve()
+    scratch = Path(spec.scratch).resolve()
+    limits = Limits(**spec.limits)
     cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid", "--unshare-net",
-           "--unshare-uts", "--unshare-cgroup-try"]
+           "--unshare-uts", "--unshare-cgroup-try", "--clearenv"]
     if uid is None:
         cmd += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
     else:  # no user namespace: inside one, the switch to uid would be refused
         # only what `drop` needs to switch user; the switch to a non-root uid clears them again
         cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-    cmd += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    hidden = {Path("/tmp"), Path.home().resolve(), REPO_ROOT}
-    if os.environ.get("JUPYTER_RUNTIME_DIR"):
-        hidden.add(Path(os.environ["JUPYTER_RUNTIME_DIR"]).resolve())
-    hidden = sorted((h for h in hidden if h.exists() and h != Path("/")), key=lambda p: len(p.parts))
-    for path in hidden:
-        cmd += _parents(path, hidden) + ["--perms", "1777" if path == Path("/tmp") else "0755", "--tmpfs",
-                                         str(path)]
-    # put back exactly what the kernel needs, read-only; mount points on the way are created world-readable
-    for path in _python_paths():
-        if any(h in path.parents or h == path for h in hidden):
-            cmd += _parents(path, hidden) + ["--ro-bind", str(path), str(path)]
+    mounts = _Mounts()
+    for name in SYSTEM_DIRS:
+        path = Path("/") / name
+        if path.is_symlink():
+            mounts.args += ["--symlink", os.readlink(path), str(path)]
+            mounts.made.add(path)
+        elif path.is_dir():
+            mounts.bind(path)
+    for name in ETC_FILES:
+        if (Path("/etc") / name).exists():
+            mounts.bind(Path("/etc") / name)
+    mounts.args += ["--dev", "/dev", "--proc", "/proc"]
+    mounts.made.update({Path("/dev"), Path("/proc")})
+    mounts.tmpfs(Path("/tmp"), limits.tmp_bytes, "1777")
+    _mount_python(mounts, spec)
     connection = _connection_file(kernel_argv)
     if connection is not None:
         connection = connection.resolve()
-        cmd += _parents(connection, hidden) + ["--ro-bind", str(connection), str(connection)]
+        mounts.bind(connection)
         info = json.loads(connection.read_text())
         if info.get("transport") == "ipc":
             sockets = Path(info["ip"]).resolve().parent
-            cmd += _parents(sockets, hidden) + ["--bind", str(sockets), str(sockets)]
-    cmd += _parents(cwd, hidden)
-    cmd += ["--bind", str(cwd), str(cwd), "--chdir", str(cwd), "--setenv", "HOME", "/tmp",
-            "--setenv", "TMPDIR", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib"]
-    for name in HIDDEN_ENV:
-        cmd += ["--unsetenv", name]
+            mounts.bind(sockets, writable=True)
+    mounts.bind(scratch, writable=True)
+    cmd += mounts.args + ["--chdir", str(scratch)]
+    for name, value in kernel_env(spec).items():
+        cmd += ["--setenv", name, value]
     if uid is not None:
-        kernel_argv = [sys.executable, "-m", "coursekit.course.sandbox", "drop", str(uid), "--", *kernel_argv]
+        kernel_argv = [sys.executable, "-I", "-S", "-c", DROP_SOURCE, str(uid), json.dumps(spec.limits), "--",
+                       *kernel_argv]
     return cmd + ["--", *kernel_argv]
 
 
@@ -160,6 +245,22 @@ def _apply_limits(limits: Limits, extra_processes: int = 0) -> None:
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+# Runs inside the sandbox as root, before the kernel: self-contained, because the package view the kernel sees
+# has no grader-side code (coursekit.course is not in it).
+DROP_SOURCE = """
+import json, os, resource, sys
+uid, limits, argv = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[4:]
+resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"],) * 2)
+resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"],) * 2)
+resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"],) * 2)
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+os.setgroups([])
+os.setgid(uid)
+os.setuid(uid)
+os.execvp(argv[0], argv)
+"""
 
 
 def _processes_of(uid: int) -> int:
@@ -175,42 +276,44 @@ def _processes_of(uid: int) -> int:
     return count
 
 
-def run(kernel_argv: list[str]) -> None:
+def _hand_over(path: Path, uid: int) -> None:
+    """chown one folder or file the grader created for this kernel, never through a link."""
+    os.chown(path, uid, uid, follow_symlinks=False)
+
+
+def run(kernel_argv: list[str], spec: SandboxSpec) -> None:
     """Replace this process with the sandboxed kernel."""
-    cwd = Path.cwd()
+    scratch = Path(spec.scratch)
     if os.geteuid() == 0:
         uid = _sandbox_uid()
-        # the kernel's own files: its working folder, its sockets, its connection file
-        os.chown(cwd, uid, uid)
+        # the kernel's own files: its scratch folder and answer folders, its sockets, its connection file.
+        # The grader created them a moment ago; nothing in them came from a kernel yet.
+        _hand_over(scratch, uid)
+        for sub in ("answers", "records"):
+            if (scratch / ".grading" / sub).is_dir():
+                _hand_over(scratch / ".grading" / sub, uid)
         connection = _connection_file(kernel_argv)
         if connection is not None:
-            os.chown(connection, uid, uid)
+            _hand_over(connection, uid)
             info = json.loads(Path(connection).read_text())
             if info.get("transport") == "ipc":
-                os.chown(Path(info["ip"]).parent, uid, uid)
-        cmd = bwrap_command(kernel_argv, cwd, uid)
-        # limits are applied by `drop`, after bwrap has set up the namespaces as root
+                _hand_over(Path(info["ip"]).parent, uid)
+        cmd = bwrap_command(kernel_argv, spec, uid)
+        # limits are applied by DROP_SOURCE, after bwrap has set up the namespaces as root
     else:
-        cmd = bwrap_command(kernel_argv, cwd)
+        cmd = bwrap_command(kernel_argv, spec)
         # RLIMIT_NPROC counts all of this user's processes: allow for the ones already running
-        _apply_limits(Limits.from_env(), extra_processes=_processes_of(os.getuid()))
+        _apply_limits(Limits(**spec.limits), extra_processes=_processes_of(os.getuid()))
     os.execvp(cmd[0], cmd)
 
 
-def drop(uid: int, kernel_argv: list[str]) -> None:
-    """Inside the sandbox, as root: apply the limits, become uid, and start the kernel."""
-    _apply_limits(Limits.from_env())
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
-    os.execvp(kernel_argv[0], kernel_argv)
-
-
 # ------------------------------------------------------------------------------------------ kernel manager
-def sandbox_kernel_manager(require: bool = True):
+def sandbox_kernel_manager(require: bool = True, spec: SandboxSpec | None = None):
     """The kernel manager class for graded kernels: sandboxed if bwrap works; otherwise refuse unless opted out.
 
-    Opting out: COURSEKIT_NO_SANDBOX=1 (then kernels run with the grader's rights, talking over Unix sockets).
+    spec: the sandbox to start kernels in (its scratch folder becomes the kernel's working folder); set later
+    through the class attribute ``spec`` when None. Opting out: COURSEKIT_NO_SANDBOX=1 (then kernels run with the
+    grader's rights, in the scratch folder, with the allow-listed environment only).
     """
     from jupyter_client.manager import AsyncKernelManager
 
@@ -220,11 +323,13 @@ def sandbox_kernel_manager(require: bool = True):
             "bubblewrap (bwrap) is not installed or cannot create namespaces here, and student code would run with "
             "your rights. Install it (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: sudo dnf install "
             "bubblewrap), or set COURSEKIT_NO_SANDBOX=1 to grade without a sandbox at your own risk.")
+    chosen_spec = spec
 
     class SandboxedKernelManager(AsyncKernelManager):
         """A kernel on Unix sockets in a private folder, started inside bwrap when available."""
 
         sandboxed = use_sandbox
+        spec: SandboxSpec | None = chosen_spec
 
         def __init__(self, **kwargs):
             self._socket_dir = tempfile.mkdtemp(prefix="coursekit-kernel-")
@@ -234,14 +339,22 @@ def sandbox_kernel_manager(require: bool = True):
 
         def format_kernel_cmd(self, extra_arguments=None):
             cmd = super().format_kernel_cmd(extra_arguments)
-            if not self.sandboxed:
+            if not self.sandboxed or self.spec is None:
                 return cmd
-            return [sys.executable, "-m", "coursekit.course.sandbox", "run", "--", *cmd]
+            return [sys.executable, "-m", "coursekit.course.sandbox", "run", "--spec", self.spec.to_json(), "--",
+                    *cmd]
 
         async def _async_launch_kernel(self, kernel_cmd, **kw) -> None:
             # Without JPY_PARENT_PID (removed on purpose) ipykernel believes it runs stand-alone and prints its
-            # connection banner on stdout, into the grader's or the student's terminal. Its stderr stays.
-            kw.setdefault("stdout", subprocess.DEVNULL)
+            # connection banner on stdout; the kernel's stderr goes nowhere the grader reads either.
+            kw["stdout"] = subprocess.DEVNULL
+            kw["stderr"] = subprocess.DEVNULL
+            if self.spec is not None:
+                kw["env"] = dict(os.environ) if self.sandboxed else kernel_env(self.spec)
+                if not self.sandboxed and self.spec.package_view:
+                    # no mounts without the sandbox: the view goes first on the path instead (a weaker wall)
+                    kw["env"]["PYTHONPATH"] = str(Path(self.spec.package_view).parent)
+                kw["cwd"] = self.spec.scratch
             await super()._async_launch_kernel(kernel_cmd, **kw)
 
         _launch_kernel = _async_launch_kernel
@@ -268,13 +381,10 @@ def sandbox_kernel_manager(require: bool = True):
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) >= 2 and argv[0] == "run" and argv[1] == "--":
-        run(argv[2:])
+    if len(argv) >= 4 and argv[0] == "run" and argv[1] == "--spec" and argv[3] == "--":
+        run(argv[4:], SandboxSpec.from_json(argv[2]))
         return 0  # not reached: run() replaces the process
-    if len(argv) >= 3 and argv[0] == "drop" and argv[2] == "--":
-        drop(int(argv[1]), argv[3:])
-        return 0
-    print("usage: python -m coursekit.course.sandbox run -- KERNEL_COMMAND...", file=sys.stderr)
+    print("usage: python -m coursekit.course.sandbox run --spec JSON -- KERNEL_COMMAND...", file=sys.stderr)
     return 2
 
 

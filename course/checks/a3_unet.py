@@ -1,0 +1,412 @@
+"""Checks of Assignment 3, UNet segmentation: the grader's side of every test cell.
+
+Expected values come from coursekit's UNet (parameter counts and output shapes, built on the meta device) and its
+NumPy Dice loss, run here in the grader's process. For the training tiers the kernel gets held-out images, drawn
+with a seed from the grader's secret generator, and returns its segmentation; the masks stay here and the Dice
+is computed here.
+
+The tiers: the best single brightness threshold, chosen with the held-out masks themselves, reaches a Dice of
+0.81-0.83 on these images (measured over several held-out draws), so the lowest tier sits above it at 0.85 and a
+method that does not learn scores nothing for training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from coursekit.course.checks import Missing, Raised, Verdict, check, compare
+from coursekit.data import SyntheticShapesSegmentation
+from coursekit.models import UNet as ReferenceUNet
+from coursekit.nn.functional.losses import dice_loss
+
+KERNEL_HIDES = {
+    "coursekit.models.unet": ["center_crop", "Up", "UNet"],
+    "coursekit.models.blocks": ["DoubleConv"],
+    "coursekit.nn.functional.skip": ["center_crop", "crop_and_concat_forward", "crop_and_concat_backward",
+                                     "_crop_box"],
+    "coursekit.metrics": ["dice_score", "iou", "dice_from_logits", "_masks"],
+    "coursekit.nn.functional.losses": ["dice_loss"],
+}
+KERNEL_TORCH = True  # the assignment builds on torch.nn
+
+NOT_RUN = "no answer: the cell did not get this far (it was not run, ran out of time, or the kernel stopped)"
+TIERS = {"a3-train-80": 0.85, "a3-train-90": 0.90}
+HELD_OUT_IMAGES = 128
+
+
+def _unusable(got, what: str) -> str | None:
+    if got is Missing:
+        return f"{what}: {NOT_RUN}"
+    if isinstance(got, Raised):
+        return f"{what} raised {got}"
+    return None
+
+
+def _first(problems: list) -> str | None:
+    wrong = [p for p in problems if p]
+    if not wrong:
+        return None
+    return wrong[0] + (f" ({len(wrong)} of {len(problems)} cases wrong)" if len(wrong) > 1 else "")
+
+
+def _score(parts) -> Verdict:
+    score = sum(weight for weight, _, problem in parts if problem is None)
+    lines = [f"{what}: {'correct' if problem is None else problem}" for _, what, problem in parts]
+    return Verdict(min(1.0, max(0.0, round(score, 9))), "\n".join(lines))
+
+
+def _raises_value_error(got, what: str) -> str | None:
+    if got is Missing:
+        return f"{what}: {NOT_RUN}"
+    if isinstance(got, Raised):
+        return None if got.type == "ValueError" else f"{what} raised {got.type}, expected ValueError"
+    return f"{what} should raise ValueError, but it returned a result"
+
+
+def _crop(x, height, width):
+    top, left = (x.shape[-2] - height) // 2, (x.shape[-1] - width) // 2
+    return x[..., top: top + height, left: left + width]
+
+
+# -------------------------------------------------------------------------------- Part 1: the skip connection
+@check("a3-crop")
+def crop(rng):
+    cases = [{"x": np.arange(2 * 1 * 5 * 6, dtype=np.float32).reshape(2, 1, 5, 6), "height": 3, "width": 2}]
+    for _ in range(12):
+        n, c = int(rng.integers(1, 4)), int(rng.integers(1, 5))
+        hs, ws = int(rng.integers(1, 30)), int(rng.integers(1, 30))
+        cases.append({"x": rng.standard_normal((n, c, hs, ws)), "height": int(rng.integers(1, hs + 1)),
+                      "width": int(rng.integers(1, ws + 1))})
+    too_big = [{"x": np.zeros((1, 1, 4, 4)), "height": 5, "width": 4}]
+    hs, ws = int(rng.integers(2, 20)), int(rng.integers(2, 20))
+    too_big.append({"x": rng.standard_normal((1, 2, hs, ws)), "height": hs - 1, "width": ws + int(rng.integers(1, 4))})
+    for case in too_big:
+        case["error"] = True
+    cases += too_big
+
+    def judge(answers, records):
+        crop_problems, error_problems = [], []
+        for case, got in zip(cases, answers):
+            x, h, w = case["x"], case["height"], case["width"]
+            what = f"center_crop of a {x.shape[2]}x{x.shape[3]} map to {h}x{w}"
+            if case.get("error"):
+                error_problems.append(_raises_value_error(got, what))
+                continue
+            problem = _unusable(got, what) or compare(got, _crop(x, h, w), what, rtol=0, atol=0)
+            if problem and _unusable(got, what) is None:
+                problem += (f". The crop should start at row {(x.shape[2] - h) // 2} and column "
+                            f"{(x.shape[3] - w) // 2}")
+            crop_problems.append(problem)
+        return _score([(0.75, "the crop", _first(crop_problems)),
+                       (0.25, "ValueError for a map smaller than the crop", _first(error_problems))])
+
+    return cases, judge
+
+
+@check("a3-concat")
+def concat(rng):
+    pairs = [(np.ones((1, 2, 6, 6)), np.zeros((1, 3, 4, 4)))]
+    for _ in range(6):
+        n, cs, c = int(rng.integers(1, 3)), int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        h, w = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        hs, ws = h + int(rng.integers(0, 9)), w + int(rng.integers(0, 9))
+        pairs.append((rng.standard_normal((n, cs, hs, ws)), rng.standard_normal((n, c, h, w))))
+    cases = []
+    for skip, x in pairs:
+        cases.append({"fn": "concat", "skip": skip, "x": x})
+        # the student's own center_crop on the same skip: a crop mistake is graded once, in a3-crop
+        cases.append({"fn": "crop", "x": skip, "height": x.shape[2], "width": x.shape[3]})
+
+    def judge(answers, records):
+        problems, own_crop_used = [], False
+        for k, (skip, x) in enumerate(pairs):
+            got, own = answers[2 * k], answers[2 * k + 1]
+            what = f"crop_and_concat of shapes {skip.shape} and {x.shape}"
+            want = np.concatenate([_crop(skip, x.shape[2], x.shape[3]), x], axis=1)
+            problem = _unusable(got, what) or compare(got, want, what, rtol=0, atol=0)
+            if problem and _unusable(own, "") is None and np.shape(own) == want[:, :skip.shape[1]].shape:
+                own_want = np.concatenate([np.asarray(own, dtype=np.float64), x], axis=1) \
+                    if np.asarray(own).dtype.kind in "biuf" else None
+                if (own_want is not None and compare(own, want[:, :skip.shape[1]], "", rtol=0, atol=0)
+                        and compare(got, own_want, "", rtol=0, atol=0) is None):
+                    problem, own_crop_used = None, True
+            if problem and _unusable(got, what) is None:
+                problem += ". The cropped skip comes first, then x, along dim 1"
+            problems.append(problem)
+        problem = _first(problems)
+        if problem:
+            return Verdict(0.0, problem)
+        if own_crop_used:
+            return Verdict(1.0, "crop_and_concat joins the maps correctly; its values differ only where your "
+                                "center_crop does (graded in the test above)")
+        return Verdict(1.0, f"all {len(pairs)} joins match")
+
+    return cases, judge
+
+
+# ---------------------------------------------------------------------------------------- Part 2: sizes
+def unpadded_output_size(n: int, depth: int) -> int | None:
+    """The unpadded UNet's output size for input size n, or None where a pool meets an odd size or a size
+    drops below 1 (the notebook's Part 2, followed level by level)."""
+    for _ in range(depth):
+        n -= 4
+        if n < 2 or n % 2:
+            return None
+        n //= 2
+    n -= 4
+    if n < 1:
+        return None
+    for _ in range(depth):
+        n = 2 * n - 4
+        if n < 1:
+            return None
+    return n
+
+
+@check("a3-sizes")
+def sizes(rng):
+    cases = [{"n": 572, "depth": 4}]
+    invalid = [{"n": 570, "depth": 4}, {"n": 100, "depth": 4}, {"n": 10, "depth": 2}]
+    while len(cases) < 16 or len(invalid) < 6:
+        case = {"n": int(rng.integers(8, 700)), "depth": int(rng.integers(1, 6))}
+        if unpadded_output_size(case["n"], case["depth"]) is not None:
+            if len(cases) < 16:
+                cases.append(case)
+        elif len(invalid) < 6:
+            invalid.append(case)
+    cases += [dict(c, error=True) for c in invalid]
+
+    def judge(answers, records):
+        size_problems, error_problems = [], []
+        for case, got in zip(cases, answers):
+            what = f"unet_output_size({case['n']}, depth={case['depth']})"
+            if case.get("error"):
+                error_problems.append(_raises_value_error(got, what))
+                continue
+            want = unpadded_output_size(case["n"], case["depth"])
+            problem = _unusable(got, what)
+            if problem is None and (isinstance(got, bool) or not isinstance(got, (int, float))):
+                problem = f"{what} should return a number, got {type(got).__name__}"
+            if problem is None and float(got) != want:
+                problem = f"{what} returned {got!r}, expected {want}"
+            size_problems.append(problem)
+        return _score([(0.75, "output sizes", _first(size_problems)),
+                       (0.25, "ValueError for an odd size before a pool or a size below 1", _first(error_problems))])
+
+    return cases, judge
+
+
+# -------------------------------------------------------------------------------------- Part 3: the network
+def _reference_model(case, padding):
+    with torch.device("meta"):
+        return ReferenceUNet(case["in_channels"], case["out_channels"], base_channels=case["base_channels"],
+                             depth=case["depth"], padding=padding, batch_norm=case.get("batch_norm", False))
+
+
+@check("a3-params")
+def params(rng):
+    cases = [{"in_channels": 1, "out_channels": 2, "base_channels": 64, "depth": 4, "padding": "valid",
+              "batch_norm": False}]
+    for batch_norm in (False, True, False, True):
+        cases.append({"in_channels": int(rng.integers(1, 4)), "out_channels": int(rng.integers(1, 4)),
+                      "base_channels": int(rng.integers(2, 9)), "depth": int(rng.integers(1, 5)),
+                      "padding": "same", "batch_norm": batch_norm})
+    expected = [sum(p.numel() for p in _reference_model(c, c["padding"]).parameters()) for c in cases]
+
+    def judge(answers, records):
+        problems = {False: [], True: []}
+        for case, got, want in zip(cases, answers, expected):
+            what = (f"parameters of UNet({case['in_channels']}, {case['out_channels']}, base_channels="
+                    f"{case['base_channels']}, depth={case['depth']}, padding={case['padding']!r}, "
+                    f"batch_norm={case['batch_norm']})")
+            problem = _unusable(got, what)
+            if problem is None and (isinstance(got, bool) or not isinstance(got, (int, float)) or got != want):
+                problem = f"{what}: {got!r}, expected {want:,}"
+                problem += (" (with batch_norm=True the 3x3 convolutions have no bias and each BatchNorm2d has 2 "
+                            "parameters per channel)" if case["batch_norm"] else
+                            " (check the channel counts of every level, the 2x2 up-convolutions and the 1x1 head)")
+            problems[case["batch_norm"]].append(problem)
+        return _score([(0.5, "without batch norm", _first(problems[False])),
+                       (0.5, "with batch norm", _first(problems[True]))])
+
+    return cases, judge
+
+
+@check("a3-valid")
+def valid(rng):
+    cases = [{"in_channels": 1, "out_channels": 2, "base_channels": 64, "depth": 4, "size": 572, "batch": 1}]
+    for depth in (1, 2, 3, 4):
+        bottom = int(rng.integers(4, 8))  # 2 * bottom - 4 >= bottom: every decoder level has an output
+        size = bottom + 4  # grown from the bottom up, so that every pool halves an even size
+        for _ in range(depth):
+            size = 2 * size + 4
+        cases.append({"in_channels": int(rng.integers(1, 3)), "out_channels": int(rng.integers(1, 4)),
+                      "base_channels": 4, "depth": depth, "size": size, "batch": 2})
+    expected = []
+    for c in cases:
+        with torch.device("meta"):
+            out = _reference_model(c, "valid")(torch.empty(c["batch"], c["in_channels"], c["size"], c["size"]))
+        expected.append(tuple(out.shape))
+
+    def judge(answers, records):
+        problems = []
+        for case, got, want in zip(cases, answers, expected):
+            what = (f"the output of a 'valid' UNet of depth {case['depth']} (base_channels={case['base_channels']}) "
+                    f"on a {case['size']}x{case['size']} input")
+            problem = _unusable(got, what)
+            if problem is None:
+                try:
+                    shape = tuple(int(v) for v in got)
+                except (TypeError, ValueError, OverflowError):
+                    shape = None
+                if shape != want:
+                    problem = f"{what} has shape {got!r:.60}, expected {want}"
+            problems.append(problem)
+        problem = _first(problems)
+        return Verdict(0.0, problem) if problem else Verdict(1.0, f"all {len(cases)} output shapes are right")
+
+    return cases, judge
+
+
+@check("a3-same")
+def same(rng):
+    cases = []
+    for batch_norm in (False, True, False, True):
+        depth, c_in, c_out = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        h, w = (2 ** depth * int(v) for v in rng.integers(1, 4, 2))
+        cases.append({"in_channels": c_in, "out_channels": c_out, "depth": depth, "batch_norm": batch_norm,
+                      "seed": int(rng.integers(0, 1000)),
+                      "x": rng.standard_normal((2, c_in, h, w)).astype(np.float32)})
+
+    def judge(answers, records):
+        shape_problems, gradient_problems, norm_problems = [], [], []
+        for case, got in zip(cases, answers):
+            want = (2, case["out_channels"]) + case["x"].shape[2:]
+            what = (f"'same' UNet({case['in_channels']}, {case['out_channels']}, depth={case['depth']}, "
+                    f"batch_norm={case['batch_norm']}) on a {want[2]}x{want[3]} input")
+            problem = _unusable(got, what)
+            readable = isinstance(got, dict) and {"shape", "no_gradient", "batch_norm_layers"} <= set(got)
+            if problem is None and not readable:
+                problem = f"{what}: the test could not read the result"
+            if problem:
+                for found in (shape_problems, gradient_problems, norm_problems):
+                    found.append(problem)
+                continue
+            try:
+                shape = tuple(int(v) for v in got["shape"])
+            except (TypeError, ValueError, OverflowError):
+                shape = None
+            shape_problems.append(None if shape == want else f"{what} has output shape {got['shape']!r:.60}, "
+                                                             f"expected {want}")
+            missing = got["no_gradient"]
+            gradient_problems.append(None if isinstance(missing, list) and not missing else
+                                     f"{what}: these parameters got no gradient: {missing!r:.200}; is every layer on "
+                                     "the path from input to output (skips included)?")
+            layers = 2 * (2 * case["depth"] + 1) if case["batch_norm"] else 0
+            norm_problems.append(None if got["batch_norm_layers"] == layers else
+                                 f"{what} has {got['batch_norm_layers']!r:.20} BatchNorm2d layers, expected {layers} "
+                                 "(one after each 3x3 convolution with batch_norm=True, none without)")
+        return _score([(0.5, "output shape", _first(shape_problems)),
+                       (0.25, "every parameter gets a gradient", _first(gradient_problems)),
+                       (0.25, "batch norm layers", _first(norm_problems))])
+
+    return cases, judge
+
+
+# ------------------------------------------------------------------------------------------ Part 4: Dice loss
+@check("a3-dice")
+def dice(rng):
+    cases = [{"logits": np.array([[0.0, 0.0]]), "target": np.array([[1.0, 0.0]]), "eps": 1.0}]
+    for _ in range(8):
+        shape = tuple(int(v) for v in rng.integers(1, 6, size=int(rng.integers(2, 5))))
+        cases.append({"logits": rng.standard_normal(shape) * 3, "target": (rng.random(shape) < 0.3).astype(np.float64),
+                      "eps": float(rng.choice([1.0, 1e-3, 0.5]))})
+    mismatched = {"logits": np.zeros((2, 1, 4, 4)), "target": np.zeros((2, 4, 4)), "eps": 1.0, "error": True}
+    cases.append(mismatched)
+    expected = [None if c.get("error") else dice_loss(c["logits"], c["target"], c["eps"]) for c in cases]
+
+    def judge(answers, records):
+        value_problems, gradient_problems = [], []
+        for case, got, want in zip(cases, answers, expected):
+            if case.get("error"):
+                continue
+            what = f"soft_dice_loss on shape {case['logits'].shape} with eps={case['eps']}"
+            problem = _unusable(got, what)
+            if problem is None and (not isinstance(got, (tuple, list)) or len(got) != 2):
+                problem = f"{what}: the test could not read the loss and its gradient"
+            if problem:
+                value_problems.append(problem)
+                gradient_problems.append(problem)
+                continue
+            loss, grad = got
+            if isinstance(loss, np.ndarray) and loss.size == 1:  # a one-element loss is a loss
+                loss = loss.reshape(())
+            problem = compare(loss, want[0], what, rtol=1e-6, atol=1e-9)
+            value_problems.append(problem and problem + " (the sums run over the whole batch, and p is the sigmoid "
+                                                        "of the logits)")
+            if isinstance(grad, str):
+                gradient_problems.append(f"autograd could not differentiate {what}: {grad:.200} (compute the loss "
+                                         "with torch operations)")
+            elif grad is None:
+                gradient_problems.append(f"autograd found no gradient for {what} (compute the loss with torch "
+                                         "operations on the logits)")
+            else:
+                gradient_problems.append(compare(grad, want[1], f"gradient of {what}", rtol=1e-5, atol=1e-9))
+        error = _raises_value_error(answers[cases.index(mismatched)],
+                                    "soft_dice_loss for logits (2, 1, 4, 4) and target (2, 4, 4)")
+        return _score([(1 / 3, "loss value", _first(value_problems)),
+                       (1 / 3, "its gradient", _first(gradient_problems)),
+                       (1 / 3, "ValueError for shapes that differ", error)])
+
+    return cases, judge
+
+
+# ----------------------------------------------------------------------------------------- Part 5: training
+def held_out(seed: int, n: int = HELD_OUT_IMAGES):
+    data = SyntheticShapesSegmentation(n, size=64, seed=seed)
+    images = np.stack([data.sample(i)[0] for i in range(n)])[:, None]    # N,1,64,64 float32
+    masks = np.stack([data.sample(i)[1] for i in range(n)])[:, None] > 0.5
+    return images, masks
+
+
+def dice_score(pred, masks) -> float:
+    total = pred.sum() + masks.sum()
+    return 1.0 if total == 0 else float(2 * np.logical_and(pred, masks).sum() / total)
+
+
+def _training_check(grade_id: str):
+    tier = TIERS[grade_id]
+
+    def training(rng):
+        # a fresh held-out draw per student and cell; seeds below 10 are the notebook's own data
+        images, masks = held_out(int(rng.integers(10, 2**31)))
+
+        def judge(answers, records):
+            got = answers[0]
+            what = f"the segmentation of {len(images)} held-out images"
+            problem = _unusable(got, what)
+            if problem:
+                if isinstance(got, Raised) and got.type == "NameError":
+                    problem += " (the training cell did not define unet)"
+                return Verdict(0.0, problem)
+            pred = np.asarray(got) if isinstance(got, np.ndarray) else None
+            if pred is None or pred.dtype.kind not in "biuf":
+                return Verdict(0.0, f"{what} should be an array of booleans (logits > 0)")
+            if pred.shape != masks.shape:
+                return Verdict(0.0, f"{what} has shape {pred.shape}, the masks {masks.shape}")
+            score = dice_score(pred.astype(bool), masks)
+            message = f"Dice on {len(images)} held-out images: {score:.3f} (this test needs at least {tier:.2f})"
+            if score < tier:
+                hint = ("train longer, or check the loss and that the model returns logits (no sigmoid at the end)"
+                        if score < TIERS["a3-train-80"] else "")
+                return Verdict(0.0, message + (f": {hint}" if hint else ""))
+            return Verdict(1.0, message)
+
+        return [{"images": images}], judge
+
+    return training
+
+
+train_low = check("a3-train-80")(_training_check("a3-train-80"))
+train_high = check("a3-train-90")(_training_check("a3-train-90"))

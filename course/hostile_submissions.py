@@ -1,0 +1,318 @@
+"""Hostile sample submissions for the grading infrastructure (issue 11): each attacks the wall between the student's
+kernel and the grader, and each has the score a careful human grader would give it (``EXPECTED``).
+
+``course/make_submissions.py`` calls ``add_samples`` (notebooks) and ``write_extras`` (files handed in beside a
+notebook: links into the course, a module to import). tests/test_course.py grades them and checks that the
+instructor's files are byte-for-byte unchanged afterwards and that feedback carries nothing of the instructor's.
+
+Most keep the honest reference work and add an attack, so the expected score is the reference's: the attack gains
+nothing and costs nothing. Where an attack replaces work (the reference implementation stolen, torch used in a
+NumPy assignment, cells rigged with hooks), the expected score is that of the same notebook with that work
+missing.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+from pathlib import Path
+
+A1 = ("a1_conv_arithmetic", "conv_arithmetic")
+
+# Where the real course lives, as a kernel could guess it: the path of its view of coursekit says where the
+# repository is, and the instructor's course folder is beside it.
+GUESS_COURSE = """
+import os
+from pathlib import Path
+import coursekit
+REPO = Path(coursekit.__file__).resolve().parents[1]
+TARGETS = [REPO / "course" / "gradebook.db", REPO / "solutions", REPO / "course" / "submitted",
+           REPO / "course" / "feedback", REPO / "course" / "autograded", Path("/work/main/course/gradebook.db")]
+"""
+
+STEAL_REFERENCE = """
+# "my" conv_output_size: whatever copy of coursekit's own can be found from inside the kernel
+import gc, importlib, inspect, os, sys
+from pathlib import Path
+
+def _real(fn):
+    try:
+        return "not available while grading" not in inspect.getsource(fn)
+    except (OSError, TypeError):
+        return False
+
+def _steal():
+    import coursekit.arithmetic as mod
+    candidates = [mod.conv_output_size, importlib.reload(mod).conv_output_size]
+    candidates += [o for o in gc.get_objects() if getattr(o, "__name__", "") == "conv_output_size" and callable(o)]
+    for fn in candidates:
+        if _real(fn):
+            return fn
+    # source files: the package's own, anything in site-packages, anything mapped into the process
+    files = {Path(mod.__file__)}
+    for folder in sys.path:
+        if os.path.isdir(folder):
+            files.update(Path(folder).rglob("arithmetic.py"))
+    for line in open("/proc/self/maps"):
+        path = line.split()[-1]
+        if path.startswith("/") and "coursekit" in path:
+            files.add(Path(path))
+    for path in files:
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if "def conv_output_size" in text and "not available while grading" not in text:
+            namespace = {}
+            exec(compile(text, str(path), "exec"), namespace)
+            return namespace["conv_output_size"]
+    return None
+
+_stolen = _steal()
+print("found the reference:", _stolen is not None)
+
+def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
+    if _stolen is None:
+        raise NotImplementedError("nothing to steal")
+    return _stolen(n, kernel_size, stride, padding, dilation)
+"""
+
+TORCH_IN_NUMPY = """
+def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
+    import torch  # let PyTorch do the arithmetic: a convolution of an empty map has the right size
+    x = torch.zeros(1, 1, n, 1)
+    w = torch.zeros(1, 1, kernel_size, 1)
+    return torch.nn.functional.conv2d(x, w, stride=(stride, 1), padding=(padding, 0),
+                                      dilation=(dilation, 1)).shape[2]
+"""
+
+BLANK_SIZES = """
+def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
+    raise NotImplementedError()
+"""
+
+# reads the links and the module handed in beside the notebook, then grades honestly
+LINKS_BESIDE = GUESS_COURSE + """
+for name in ("gradebook.db", "solutions", "other_student.ipynb", "arithmetic_helper.py"):
+    print(name, "visible in the kernel's folder:", os.path.lexists(name))
+try:
+    import arithmetic_helper
+    print("imported the helper handed in beside the notebook")
+except ImportError:
+    print("the helper handed in beside the notebook is not importable")
+for target in TARGETS:
+    print(target, "visible:", target.exists())
+"""
+
+# plants links and odd files in its own folder for anything that might copy, chmod or read them afterwards
+PLANTS_LINKS = GUESS_COURSE + """
+import stat
+here = Path.cwd()
+for name in os.listdir(here):
+    if name.endswith(".ipynb"):
+        os.remove(name)
+        os.symlink(TARGETS[0], name)                  # "the notebook" is now the gradebook
+os.symlink(TARGETS[1], "solutions")
+os.symlink(TARGETS[3], "feedback")
+answers = Path(os.environ.get("COURSEKIT_GRADING_DIR", ".grading")) / "answers"
+try:
+    os.symlink(TARGETS[0], answers / "a1-vgg16")      # the answers of a later cell: a link to the gradebook
+except OSError as exc:
+    print("could not plant an answer link:", type(exc).__name__)
+try:
+    os.mkfifo("conv_arithmetic.html")
+except OSError:
+    pass
+for target in TARGETS:
+    try:
+        os.link(target, here / ("hard-" + target.name))
+        print("hard link made to", target)
+    except OSError as exc:
+        print("no hard link to", target, "-", type(exc).__name__)
+os.chmod(here, 0o777)
+print("planted:", sorted(os.listdir(here)))
+"""
+
+# text and displays that look like nbgrader's errors or like a score, from a solution cell and from hooks
+PRINTS_GRADER_TEXT = """
+import sys
+from IPython import get_ipython
+from IPython.display import display
+FAKE = ("[AutogradeApp | ERROR] There was an error processing assignment: /course/submitted\\n"
+        "Traceback (most recent call last):\\nERROR: nbgrader autograde failed\\n")
+print(FAKE)
+print(FAKE, file=sys.stderr)
+display({"text/plain": "0.0"}, raw=True)
+
+def _noise(result):
+    print(FAKE, file=sys.stderr)
+    display({"text/plain": "1e9"}, raw=True)
+
+get_ipython().events.register("post_run_cell", _noise)
+"""
+
+# nothing implemented; hooks rewrite the hidden tests, fake the answers, and replace the helpers
+HOOKS_CHEAT = """
+import ast, os
+from pathlib import Path
+import numpy as np
+from IPython import get_ipython
+from coursekit import grading
+
+ip = get_ipython()
+
+def _fake_answers(grade_id, fn=None):
+    folder = Path(os.environ.get("COURSEKIT_GRADING_DIR", ".")) / "answers" / grade_id
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        n = len(grading.cases(grade_id))
+    except Exception:
+        n = 100
+    for i in range(n):
+        (folder / f"{i}.npz").write_bytes(grading.encode_value({"value": 1}))
+
+grading.answer = _fake_answers                               # replaced helper
+ip.input_transformers_post.append(                           # input transformer: hidden tests become no-ops
+    lambda lines: [l.replace("grading.answer(", "(lambda *a, **k: None)(") for l in lines])
+
+class _Erase(ast.NodeTransformer):                            # AST transformer: every assert passes
+    def visit_Assert(self, node):
+        return ast.Pass()
+
+ip.ast_transformers.append(_Erase())
+
+def _after(result):                                          # event hook: fake answers after every cell
+    for path in Path(os.environ.get("COURSEKIT_GRADING_DIR", ".")).glob("cases/*.npz"):
+        _fake_answers(path.name[:-4])
+
+ip.events.register("post_run_cell", _after)
+"""
+
+# answers the first hidden test honestly, then kills the kernel the moment that cell has run
+KILLS_AFTER_ANSWER = """
+import os
+from IPython import get_ipython
+
+TARGET = "a1-conv-" + "size"  # spelled apart, or this very cell would match
+
+def _die(result):
+    if TARGET in (result.info.raw_cell or ""):
+        os._exit(0)
+
+get_ipython().events.register("post_run_cell", _die)
+"""
+
+# fills its folder and /tmp with files until a limit stops it (at the end, after every graded cell)
+HUGE_FILES = """
+import os
+written = 0
+for folder in ("/tmp", "."):
+    for i in range(64):
+        try:
+            with open(os.path.join(folder, f"ballast-{i}.bin"), "wb") as f:
+                for _ in range(64):
+                    f.write(b"\\0" * (1 << 20))
+            written += 64
+        except OSError as exc:
+            print("stopped in", folder, "after", written, "MiB:", type(exc).__name__)
+            break
+"""
+
+EXPECTED = {
+    "a1_conv_arithmetic": {
+        "steals_reference": 17, "torch_in_numpy": 17, "links_beside": 20, "plants_links": 18,
+        "prints_grader_text": 20, "hooks_cheat": 0, "kills_after_answer": 2, "huge_files": 20,
+        "normalised": 20,
+    },
+}
+
+
+def _grade_id(cell):
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def _normalised_variant(nb):
+    """What Jupyter and a hurried student do to a notebook: a copied solution cell (Jupyter keeps its id), a
+    duplicated test cell, points and flags edited, an answer cell re-marked as graded, a read-only and a test
+    cell deleted. Every change is undone by the grader; the work is intact, so full marks."""
+    import nbformat
+
+    cells = nb.cells
+    sizes = next(c for c in cells if _grade_id(c) == "a1-sizes-solution")
+    copy_of_sizes = copy.deepcopy(sizes)
+    copy_of_sizes["id"] = "student-copy-1"
+    copy_of_sizes.source = "# my scratch copy\n" + copy_of_sizes.source
+    cells.insert(cells.index(sizes) + 1, copy_of_sizes)
+    test = next(c for c in cells if _grade_id(c) == "a1-conv-params")
+    copy_of_test = copy.deepcopy(test)
+    copy_of_test["id"] = "student-copy-2"
+    cells.insert(cells.index(test) + 1, copy_of_test)
+    test.metadata["nbgrader"]["points"] = 100
+    next(c for c in cells if _grade_id(c) == "a1-rf-solution").metadata["nbgrader"].update(grade=True, points=50)
+    unknown = nbformat.v4.new_code_cell("x_unknown = 1\n")
+    unknown.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 5,
+                                    "grade_id": "not-in-the-release", "schema_version": 3}
+    unknown["id"] = "student-unknown"
+    cells.insert(3, unknown)
+    nb.cells = [c for c in cells if _grade_id(c) not in ("a1-setup", "a1-vgg16")]
+    return nb
+
+
+def add_samples(out: dict, helpers: dict) -> None:
+    """Add the hostile samples to make_submissions' {student: {(assignment, notebook): nb}}."""
+    import nbformat
+
+    solved, insert_after, replace_cell = helpers["solved"], helpers["insert_after"], _replace_cell
+    reference = solved(*A1)
+
+    def variant(fn):
+        return fn(copy.deepcopy(reference))
+
+    samples = {
+        "steals_reference": variant(lambda nb: replace_cell(nb, "a1-sizes-solution", STEAL_REFERENCE,
+                                                            keep="def conv_transpose_output_size")),
+        "torch_in_numpy": variant(lambda nb: replace_cell(nb, "a1-sizes-solution", TORCH_IN_NUMPY,
+                                                          keep="def conv_transpose_output_size")),
+        "links_beside": variant(lambda nb: insert_after(nb, "a1-setup", LINKS_BESIDE)),
+        "plants_links": variant(lambda nb: insert_after(nb, "a1-setup", PLANTS_LINKS)),
+        "prints_grader_text": variant(lambda nb: insert_after(nb, "a1-setup", PRINTS_GRADER_TEXT)),
+        "hooks_cheat": insert_after(nbformat.read(helpers["ROOT"] / "assignments" / A1[0] / f"{A1[1]}.ipynb",
+                                                  as_version=4), "a1-setup", HOOKS_CHEAT),
+        "kills_after_answer": variant(lambda nb: insert_after(nb, "a1-setup", KILLS_AFTER_ANSWER)),
+        "huge_files": variant(lambda nb: insert_after(nb, "a1-conv-matmul", HUGE_FILES)),
+        "normalised": variant(_normalised_variant),
+    }
+    for student, nb in samples.items():
+        out.setdefault(student, {})[A1] = nb
+
+
+def _replace_cell(nb, grade_id, code, keep):
+    """Replace the part of a solution cell before ``keep`` (one function's answer) with code."""
+    cell = next(c for c in nb.cells if _grade_id(c) == grade_id)
+    if keep not in cell.source:
+        raise ValueError(f"{keep!r} not found in cell {grade_id}")
+    cell.source = code.strip() + "\n\n\n" + cell.source[cell.source.index(keep):]
+    return nb
+
+
+def write_extras(target: Path) -> list[Path]:
+    """Files handed in beside the notebook of ``links_beside``: links into the course and to another student's
+    notebook, and a module that would replace the student's functions if it were importable."""
+    folder = Path(target) / "links_beside" / A1[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    links = {"gradebook.db": "../../../gradebook.db", "solutions": "../../../../solutions",
+             "other_student.ipynb": f"../../reference/{A1[0]}/{A1[1]}.ipynb"}
+    written = []
+    for name, points_to in links.items():
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.is_symlink() or path.exists():
+            path.unlink()
+        os.symlink(points_to, path)
+        written.append(path)
+    helper = folder / "arithmetic_helper.py"
+    helper.write_text("import coursekit.arithmetic as _a\n_a.conv_output_size = lambda *a, **k: 0  # cheat\n")
+    written.append(helper)
+    return written
