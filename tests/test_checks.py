@@ -172,7 +172,10 @@ def _gradient_norms(use_batchnorm, seed, batch_norm_layer=None):
         linear.bias.data = np.zeros(64)
         hidden.append(linear)
         layers += [linear] + ([nn.BatchNorm1d(64)] if use_batchnorm else []) + [nn.Sigmoid()]
-    model = nn.Sequential(*layers, nn.Linear(64, 10))
+    head = nn.Linear(64, 10)
+    head.weight.data = rng.normal(0, 1 / 8, (10, 64))
+    head.bias.data = np.zeros(10)
+    model = nn.Sequential(*layers, head)
     x, y = rng.standard_normal((128, 64)), rng.integers(0, 10, 128)
     _, dscores = softmax_cross_entropy(model(x), y)
     model.backward(dscores)
@@ -598,3 +601,10 @@ def test_numpy_only_assignments_run_without_torch(assignment, tmp_path):
     done = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, str(notebook)], capture_output=True, text=True,
                           timeout=300, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_made_up_experiment_numbers_score_nothing():
+    # numbers with the right shape and the right story, but not computed: the grader recomputes the recipe
+    made_up = lambda c: (list(np.logspace(-8, -1, 12)), [1.0] * 12)  # noqa: E731
+    verdict, _ = grade("a2_batchnorm", "a2-experiment", made_up)
+    assert verdict.score == 0.0, verdict.message

@@ -1,6 +1,7 @@
 """The shipped ImageNet VGG16 convolutions and MNIST digits: right values, torchvision's layout, clear errors for
 what is not shipped, seeded stratified splits, features that are really ImageNet's, and a bit-for-bit rebuild."""
 
+import importlib
 import importlib.util
 import shutil
 import socket
@@ -168,3 +169,33 @@ def test_script_rebuilds_both_files_bit_for_bit(tmp_path):
                     str(tmp_path)], check=True, timeout=900, capture_output=True)
     for shipped in (WEIGHTS, MNIST_FILE):
         assert (tmp_path / shipped.name).read_bytes() == shipped.read_bytes(), shipped.name
+
+
+def test_grading_kernels_copy_of_mnist_holds_no_test_digit(monkeypatch):
+    """Assignment 4 scores predictions on the test split: the kernel's copy of the digits (coursekit.course.view
+    applies grading_archive) must give the same training split and nothing of the test split."""
+    import io
+
+    from coursekit.course.view import DATA_FILTERS
+
+    mnist_module = importlib.import_module("coursekit.data.mnist")  # the package exports the function by that name
+
+    assert DATA_FILTERS["data/files/mnist10k.npz"] == "coursekit.data.mnist:grading_archive"
+    full_train, full_few = mnist_module.mnist("train"), mnist_module.mnist("train", labels_per_class=5)
+    images, _ = mnist_module.mnist_arrays()
+    test_positions = mnist_module._split_indices(mnist_module.mnist_arrays()[1], "test", 0.3, 0)
+    path = Path(mnist_module.__file__).parent / "files" / mnist_module.MNIST_FILE
+    kernel_bytes = mnist_module.grading_archive(path.read_bytes())
+    with np.load(io.BytesIO(kernel_bytes), allow_pickle=False) as archive:
+        kernel = {name: archive[name] for name in archive.files}
+    monkeypatch.setattr(mnist_module, "_archive", lambda: kernel)
+
+    train, few = mnist_module.mnist("train"), mnist_module.mnist("train", labels_per_class=5)
+    for ours, theirs in ((train, full_train), (few, full_few)):
+        assert all(torch.equal(a, b) for a, b in zip(ours.tensors, theirs.tensors))
+    held_out = {images[i].tobytes() for i in test_positions}
+    assert not held_out & {image.tobytes() for image in kernel["images"]}
+    for call in (lambda: mnist_module.mnist("test"), lambda: mnist_module.mnist("all"),
+                 lambda: mnist_module.mnist("train", seed=1)):
+        with pytest.raises(RuntimeError, match="held by the grader"):
+            call()

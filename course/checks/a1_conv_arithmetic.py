@@ -27,6 +27,8 @@ KERNEL_HIDES = {
                                         "avg_pool2d_backward", "global_avg_pool2d_forward",
                                         "global_avg_pool2d_backward", "_pool_windows", "_padded", "_scatter",
                                         "_validate_pool", "_check_no_empty_window", "_avg_divisor"],
+    # the lectures' helpers that also compute a convolution (as a matrix, per channel, in 1-D)
+    "coursekit.variants": ["conv_matrix", "depthwise_conv2d", "causal_conv1d"],
 }
 KERNEL_TORCH = False  # the assignment is NumPy only
 
