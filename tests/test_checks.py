@@ -182,6 +182,13 @@ def _gradient_norms(use_batchnorm, seed, batch_norm_layer=None):
     return [float(np.linalg.norm(layer.weight.grad)) for layer in hidden]
 
 
+def _batchnorm_layer(c):
+    import coursekit.nn as nn
+
+    layer = nn.BatchNorm1d(c["x"].shape[1])
+    return layer(c["x"]), layer.backward(c["dout"])
+
+
 def _torch():
     return pytest.importorskip("torch")
 
@@ -309,7 +316,8 @@ REFERENCE = {
             bn.batchnorm2d_backward(c["dout"], (_bn_inner(c["cache"]), c["shape"])) if c["fn"] == "2d" else
             bn.batchnorm_backward(c["dout"], _bn_inner(c["cache"])) if c["fn"] == "closed" else
             bn.batchnorm_backward_graph(c["dout"], _bn_inner(c["cache"]))),
-        "a2-experiment": lambda c: (_gradient_norms(False, c["seed"]), _gradient_norms(True, c["seed"])),
+        "a2-experiment": lambda c: _batchnorm_layer(c) if "dout" in c else (_gradient_norms(False, c["seed"]),
+                                                                           _gradient_norms(True, c["seed"])),
     },
     "a3_unet": {
         "a3-crop": _center_crop,
@@ -363,8 +371,8 @@ BUGS = {  # grade_id -> (what the bug is, answer); each must cost points
         (lambda g: (g[0], g[1] / (c["shape"][2] * c["shape"][3]), g[2]))(
             bn.batchnorm2d_backward(c["dout"], (_bn_inner(c["cache"]), c["shape"])))
         if c["fn"] == "2d" else bn.batchnorm_backward(c["dout"], _bn_inner(c["cache"])))),
-    "a2-experiment": ("batch norm left out", lambda c: (_gradient_norms(False, c["seed"]),
-                                                         _gradient_norms(False, c["seed"]))),
+    "a2-experiment": ("batch norm left out", lambda c: _batchnorm_layer(c) if "dout" in c else (
+        _gradient_norms(False, c["seed"]), _gradient_norms(False, c["seed"]))),
     "a3-crop": ("crop start rounded up", _crop_off_by_one),
     "a3-concat": ("x before the skip", lambda c: _concat(c, skip_first=False)),
     "a3-sizes": ("no ValueError for an odd size", lambda c: _unet_size(c, raise_errors=False)),
@@ -605,6 +613,27 @@ def test_numpy_only_assignments_run_without_torch(assignment, tmp_path):
 
 def test_made_up_experiment_numbers_score_nothing():
     # numbers with the right shape and the right story, but not computed: the grader recomputes the recipe
-    made_up = lambda c: (list(np.logspace(-8, -1, 12)), [1.0] * 12)  # noqa: E731
+    made_up = lambda c: _batchnorm_layer(c) if "dout" in c else (list(np.logspace(-8, -1, 12)), [1.0] * 12)  # noqa: E731
     verdict, _ = grade("a2_batchnorm", "a2-experiment", made_up)
     assert verdict.score == 0.0, verdict.message
+    # answering the layer probe with anything but the layer's arrays does not unlock a lenient path either
+    verdict, _ = grade("a2_batchnorm", "a2-experiment", lambda c: (list(np.logspace(-8, -1, 12)), [1.0] * 12))
+    assert verdict.score == 0.0, verdict.message
+
+
+def test_experiment_after_a_wrong_batch_norm_is_judged_on_its_story():
+    # a batch norm without the mean term: the recipe's numbers cannot come out, the mistake is charged in Parts 1
+    # and 3, and the experiment keeps half its points when its norms still show the effect
+    def wrong_layer(c):
+        x, dout = c["x"], c["dout"]
+        out = x / np.sqrt(x.var(axis=0) + 1e-5)
+        return out, dout / np.sqrt(x.var(axis=0) + 1e-5)
+
+    def answer(c):
+        if "dout" in c:
+            return wrong_layer(c)
+        plain = _gradient_norms(False, c["seed"])
+        return plain, _gradient_norms(True, c["seed"])
+
+    verdict, _ = grade("a2_batchnorm", "a2-experiment", answer)
+    assert verdict.score == 0.5, verdict.message

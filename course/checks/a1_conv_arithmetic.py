@@ -31,6 +31,9 @@ KERNEL_HIDES = {
     "coursekit.variants": ["conv_matrix", "depthwise_conv2d", "causal_conv1d"],
 }
 KERNEL_TORCH = False  # the assignment is NumPy only
+# libraries that would do the graded work for the student (scipy.signal.correlate for the naive convolution,
+# scikit-image's local thresholds for the segmentation): absent from the kernel, like torch in a NumPy assignment
+KERNEL_EXCLUDES = ["scipy", "skimage", "sklearn"]
 
 NOT_RUN = "no answer: the cell did not get this far (it was not run, ran out of time, or the kernel stopped)"
 # float64 answers agree with the reference to ~1e-12; these bounds also let a float32 implementation pass

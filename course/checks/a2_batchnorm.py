@@ -29,6 +29,9 @@ KERNEL_HIDES = {
     "coursekit.variants": ["group_norm"],
 }
 KERNEL_TORCH = False  # the assignment is NumPy only (coursekit.nn included)
+# libraries that would do the graded work for the student (scipy.signal.correlate for the naive convolution,
+# scikit-image's local thresholds for the segmentation): absent from the kernel, like torch in a NumPy assignment
+KERNEL_EXCLUDES = ["scipy", "skimage", "sklearn"]
 
 NOT_RUN = "no answer: the cell did not get this far (it was not run, ran out of time, or the kernel stopped)"
 EPS = 1e-5
@@ -404,14 +407,44 @@ def _reference_gradient_norms(use_batchnorm: bool, seed: int, depth: int = 12, w
 @check("a2-experiment")
 def experiment(rng):
     """The experiment's numbers are recomputed here from the pinned recipe: numbers the kernel merely reports are
-    never trusted for what they show (made-up norms with the right shape would pass any test of their shape)."""
-    cases = [{"seed": 0}, {"seed": int(rng.integers(1, 1000))}, {"seed": int(rng.integers(1000, 2000))}]
-    expected = [(_reference_gradient_norms(False, c["seed"]), _reference_gradient_norms(True, c["seed"]))
-                for c in cases]
+    never trusted for what they show (made-up norms with the right story would pass any test of their shape).
+
+    A mistake is charged once: when the student's own batch-norm layer is wrong (probed on the grader's batch; its
+    forward and closed backward lose their points in Parts 1 and 3), their norms cannot match the recipe's, and
+    the experiment is judged on what it shows (vanishing without batch norm, steady with it) instead.
+    """
+    import coursekit.nn as nn
+
+    seeds = [0, int(rng.integers(1, 1000)), int(rng.integers(1000, 2000))]
+    probe = {"x": rng.standard_normal((32, 16)) * 3 + 1, "dout": rng.standard_normal((32, 16))}
+    cases = [{"seed": seed} for seed in seeds] + [probe]
+    expected = [(_reference_gradient_norms(False, seed), _reference_gradient_norms(True, seed)) for seed in seeds]
+    layer = nn.BatchNorm1d(16)
+    layer_out = layer(probe["x"])
+    layer_dx = layer.backward(probe["dout"])
+
+    def own_layer(got) -> str:
+        """'right', 'wrong' (it ran and returned arrays of the right shapes, with a mistake) or 'unusable'."""
+        if got is Missing or isinstance(got, Raised) or not isinstance(got, (tuple, list)) or len(got) != 2:
+            return "unusable"
+        try:
+            out, dx = (np.asarray(v, dtype=np.float64) for v in got)
+        except (TypeError, ValueError):
+            return "unusable"
+        if out.shape != layer_out.shape or dx.shape != layer_dx.shape:
+            return "unusable"
+        right = (compare(out, layer_out, "out", rtol=RTOL, atol=OUT_ATOL) is None
+                 and compare(dx, layer_dx, "dx", rtol=RTOL, atol=ATOL) is None)
+        return "right" if right else "wrong"
 
     def judge(answers, records):
-        for case, got, (want_plain, want_normalised) in zip(cases, answers, expected):
-            what = f"gradient_norms(..., seed={case['seed']})"
+        state = own_layer(answers[-1])
+        if state == "unusable":
+            return Verdict(0.0, "your BatchNorm1d layer (your batchnorm_forward and batchnorm_backward_closed) did not "
+                                "run on the grader's batch, so the experiment cannot be checked")
+        exact = state == "right"
+        for seed, got, (want_plain, want_normalised) in zip(seeds, answers, expected):
+            what = f"gradient_norms(..., seed={seed})"
             problem = _unusable(got, what)
             if problem:
                 return Verdict(0.0, problem)
@@ -422,14 +455,29 @@ def experiment(rng):
             if plain.shape != (12,) or normalised.shape != (12,):
                 return Verdict(0.0, f"{what} should return 12 norms (one per hidden layer), got shapes "
                                     f"{plain.shape} and {normalised.shape}")
-            for label, mine, want in (("without batch norm", plain, want_plain),
-                                      ("with batch norm", normalised, want_normalised)):
-                problem = compare(mine, want, f"{what} {label}", rtol=1e-4, atol=1e-12)
-                if problem:
-                    return Verdict(0.0, problem + " (build the network exactly as Part 6 describes: the weights, "
-                                                  "then the head's, then the inputs and labels, all from one "
-                                                  "np.random.default_rng(seed))")
-        return Verdict(1.0, "your gradient norms match the recipe's for every seed: they vanish without batch norm "
-                            "and keep their size with it")
+            if exact:
+                for label, mine, want in (("without batch norm", plain, want_plain),
+                                          ("with batch norm", normalised, want_normalised)):
+                    problem = compare(mine, want, f"{what} {label}", rtol=1e-4, atol=1e-12)
+                    if problem:
+                        return Verdict(0.0, problem + " (build the network exactly as Part 6 describes: the "
+                                                      "weights, then the head's, then the inputs and labels, all "
+                                                      "from one np.random.default_rng(seed))")
+                continue
+            if not (np.all(np.isfinite(plain)) and np.all(np.isfinite(normalised)) and np.all(plain > 0)
+                    and np.all(normalised > 0)):
+                return Verdict(0.0, f"{what}: every norm should be a positive finite number")
+            if not (plain[0] / plain[-1] < 1e-3 and normalised[0] / normalised[-1] > 0.05):
+                return Verdict(0.0, f"{what}: the norms should vanish towards the first layer without batch norm "
+                                    f"and keep their size with it (first/last ratios {plain[0] / plain[-1]:.2g} "
+                                    f"and {normalised[0] / normalised[-1]:.2g})")
+        if exact:
+            return Verdict(1.0, "your gradient norms match the recipe's for every seed: they vanish without batch "
+                                "norm and keep their size with it")
+        # half: the numbers cannot be checked against the recipe, only their story (the mistake itself is charged
+        # in Parts 1 and 3)
+        return Verdict(0.5, "your batch norm has a mistake (charged in its own part), so your norms cannot match the "
+                            "recipe's and only what they show is checked: vanishing without batch norm, steady with "
+                            "it")
 
     return cases, judge

@@ -28,6 +28,9 @@ KERNEL_HIDES = {
     "coursekit.metrics": ["dice_score", "iou", "dice_from_logits", "_masks"],
     "coursekit.nn.functional.losses": ["dice_loss"],
 }
+# libraries that would do the graded work for the student (scipy.signal.correlate for the naive convolution,
+# scikit-image's local thresholds for the segmentation): absent from the kernel, like torch in a NumPy assignment
+KERNEL_EXCLUDES = ["scipy", "skimage", "sklearn"]
 KERNEL_TORCH = True  # the assignment builds on torch.nn
 
 NOT_RUN = "no answer: the cell did not get this far (it was not run, ran out of time, or the kernel stopped)"

@@ -7,6 +7,7 @@ checks at ``course/checks/<assignment>.py``::
 
     KERNEL_HIDES = {"coursekit.nn.functional.batchnorm": ["batchnorm_forward", ...]}
     KERNEL_TORCH = False
+    KERNEL_EXCLUDES = ["scipy", "skimage", "sklearn"]
 
     @check("a2-forward")
     def forward(rng):
@@ -19,6 +20,14 @@ sees (per course, student and test cell); its cases are written into the kernel'
 cell calls ``coursekit.grading.answer`` on them; afterwards this side reads the answers back (regular files only,
 no links followed, size-bounded, ``np.load(allow_pickle=False)``) and hands them to the judge, which holds the
 expected values and decides the score.
+
+What the kernel can import: ``KERNEL_HIDES`` replaces the listed names of coursekit by stubs; ``KERNEL_TORCH =
+False`` leaves PyTorch out of the kernel's site-packages; ``KERNEL_EXCLUDES`` (default: nothing) leaves out further
+packages, by import or distribution name (``"scipy"``, ``"skimage"`` or ``"scikit-image"``), with their metadata
+and bundled libraries, so that an exercise cannot be handed to a library that already does it (A1's convolution
+to ``scipy.signal.correlate``, A3's segmentation to scikit-image). Packages the kernel needs to run (numpy,
+ipykernel, ... ``sandbox.KERNEL_ESSENTIALS``) cannot be excluded. Without the sandbox (COURSEKIT_NO_SANDBOX=1)
+neither torch nor the excluded packages can be hidden.
 """
 
 from __future__ import annotations
@@ -165,6 +174,7 @@ class CheckModule:
     checks: dict = field(default_factory=dict)    # grade_id -> function(rng) -> (cases, judge)
     kernel_hides: dict = field(default_factory=dict)
     kernel_torch: bool = True
+    kernel_excludes: list = field(default_factory=list)
 
 
 def checks_dir(course_dir: Path | None = None) -> Path:
@@ -198,8 +208,17 @@ def load_checks(assignment: str, course_dir: Path | None = None) -> CheckModule:
     if not isinstance(hides, dict) or not all(isinstance(k, str) and isinstance(v, (list, tuple))
                                               for k, v in hides.items()):
         raise ValueError(f"{path}: KERNEL_HIDES must map module names to lists of names")
+    excludes = getattr(module, "KERNEL_EXCLUDES", []) or []
+    if isinstance(excludes, str) or not isinstance(excludes, (list, tuple)) or not all(
+            isinstance(e, str) and e.strip() for e in excludes):
+        raise ValueError(f"{path}: KERNEL_EXCLUDES must be a list of package names")
+    from .sandbox import KERNEL_ESSENTIALS, _norm
+
+    essential = sorted(e for e in excludes if _norm(e) in KERNEL_ESSENTIALS)
+    if essential:
+        raise ValueError(f"{path}: KERNEL_EXCLUDES names packages the kernel needs: {', '.join(essential)}")
     return CheckModule(assignment, path, found, {k: list(v) for k, v in hides.items()},
-                       bool(getattr(module, "KERNEL_TORCH", True)))
+                       bool(getattr(module, "KERNEL_TORCH", True)), [str(e).strip() for e in excludes])
 
 
 # ------------------------------------------------------------------------------------------------- seeds

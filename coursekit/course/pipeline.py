@@ -144,8 +144,12 @@ class Course:
         return pairs
 
     # ---------------------------------------------------------------------------------------- autograde
-    def autograde(self, pairs, jobs: int = 1, timeout: float = 900, progress=print) -> list[GradingResult]:
+    def autograde(self, pairs, jobs: int = 1, timeout: float | None = None, progress=print) -> list[GradingResult]:
         """Autograde every (student, assignment); returns one result per submission, in input order.
+
+        timeout: wall-clock seconds one submission's nbgrader may take; None (the default): the sum of the
+        wall-clock backstops of the cells that will run plus a margin (``wall_limit``), so that only the per-cell
+        limits, in CPU seconds, decide whether a cell ran out of time, however loaded the machine is.
 
         Refuses (SandboxUnavailable) when bubblewrap cannot sandbox the kernels, unless COURSEKIT_NO_SANDBOX=1.
         """
@@ -176,8 +180,9 @@ class Course:
                 start = time.perf_counter()
                 try:
                     staging = self._stage(student, assignment, work / f"submitted-{k}")
+                    limit = timeout if timeout is not None else self.wall_limit(staging / student / assignment)
                     self.nbgrader("autograde", assignment, "--student", student, "--force", db_url=db_urls[k],
-                                  timeout=timeout, jobs=jobs, submitted=staging)
+                                  timeout=limit, jobs=jobs, submitted=staging)
                     self._require_graded(student, assignment, db_urls[k])
                     result = GradingResult(student, assignment, time.perf_counter() - start, True, worker=k)
                 except NbgraderError as exc:
@@ -196,6 +201,30 @@ class Course:
         shutil.rmtree(work)
         by_pair = {(r.student, r.assignment): r for results in per_worker for r in results}
         return [by_pair[p] for p in pairs]
+
+    WALL_MARGIN = 600  # seconds for nbgrader itself: start-up, kernels starting and stopping, the gradebook
+
+    def wall_limit(self, staged: Path, timeouts: dict | None = None) -> float:
+        """Wall-clock seconds one staged submission (its folder of notebooks) may take in nbgrader: the sum of the
+        per-cell wall-clock backstops (``plugins.wall_backstop``, from course/timeouts.json) of every code cell
+        that will run (the submission's and the release's, which normalisation may restore), plus WALL_MARGIN."""
+        import nbformat
+
+        from .plugins import load_timeouts, wall_backstop_seconds
+
+        table = timeouts if timeouts is not None else load_timeouts(self.course / "timeouts.json")
+        total = 0.0
+        for path in sorted(staged.glob("*.ipynb")):
+            release = self.root / "assignments" / staged.name / path.name
+            for source in (path, release):
+                try:
+                    nb = nbformat.read(source, as_version=4)
+                except Exception:  # noqa: BLE001 - staging replaced what cannot be read; be generous anyway
+                    continue
+                for cell in nb.cells:
+                    if cell.get("cell_type") == "code":
+                        total += wall_backstop_seconds(cell, table)
+        return total + self.WALL_MARGIN
 
     def _stage(self, student: str, assignment: str, staging_root: Path) -> Path:
         """Copy one submission into staging_root/<student>/<assignment>: only the notebooks the release has (and
@@ -224,16 +253,23 @@ class Course:
         for name in notebooks:
             if not (dest / name).is_file():
                 self._stage_unreadable(assignment, name, dest)
+            elif (problem := notebook_problem(dest / name)) is not None:
+                self._stage_unreadable(assignment, name, dest, problem)
         return staging_root
 
-    def _stage_unreadable(self, assignment: str, name: str, dest: Path) -> None:
-        """In place of a notebook that was not handed in as a plain file: the release, saying why it scores 0."""
+    def _stage_unreadable(self, assignment: str, name: str, dest: Path, problem: str | None = None) -> None:
+        """In place of a notebook that was not handed in as a plain file, or is not a notebook nbformat can read:
+        the release, saying why it scores 0."""
         import nbformat
 
         release = nbformat.read(self.root / "assignments" / assignment / name, as_version=4)
-        note = nbformat.v4.new_markdown_cell(
-            f"**{name} was not handed in as a regular file** (missing, a link, a folder, or too large), so the "
-            "grader could not read it; this is the released notebook, unanswered.")
+        if problem is None:
+            text = (f"**{name} was not handed in as a regular file** (missing, a link, a folder, or too large), so "
+                    "the grader could not read it; this is the released notebook, unanswered.")
+        else:
+            text = (f"**{name} is not a valid notebook** ({problem}), so the grader could not read it; this is the "
+                    "released notebook, unanswered.")
+        note = nbformat.v4.new_markdown_cell(text)
         note["id"] = "coursekit-unreadable-notice"
         release.cells.insert(0, note)
         nbformat.write(release, dest / name)
@@ -315,6 +351,37 @@ class Course:
         path = Path(path) if path else self.course / "grades.csv"
         self.nbgrader("export", "--to", str(path))
         return path
+
+
+def notebook_problem(path: Path) -> str | None:
+    """Why nbgrader could not read the notebook at path (truncated or not JSON, not a notebook, invalid against
+    the nbformat schema), in a few words; None when it reads. A notebook that only needs nbformat's own repairs
+    (e.g. missing cell ids) is repaired in place."""
+    import json
+
+    import nbformat
+    from nbformat.validator import ValidationError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        nb = nbformat.reads(text, as_version=4)
+    except (UnicodeDecodeError, json.JSONDecodeError, nbformat.reader.NotJSONError):
+        return "it is not complete, well-formed JSON"
+    except Exception as exc:  # noqa: BLE001 - nbformat's many ways of saying "not a notebook"
+        return f"nbformat cannot read it: {type(exc).__name__}"
+    try:
+        nbformat.validate(nb)
+    except ValidationError:
+        try:
+            _, repaired = nbformat.validator.normalize(json.loads(json.dumps(nb)), strip_invalid_metadata=True)
+            repaired = nbformat.from_dict(repaired)
+            nbformat.validate(repaired)
+            nbformat.write(repaired, path)
+        except Exception:  # noqa: BLE001 - still invalid after repair
+            return "it does not follow the notebook format"
+    except Exception as exc:  # noqa: BLE001
+        return f"it does not follow the notebook format ({type(exc).__name__})"
+    return None
 
 
 def warn_if_oversubscribed(jobs: int, progress=print) -> bool:

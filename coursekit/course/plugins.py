@@ -3,17 +3,21 @@
 Wired in by ``course/nbgrader_config.py``:
 
 * ``NormaliseNotebook`` (sanitize stage, before nbgrader's ``OverwriteCells``): compares the submission with the
-  release. Cells whose grade_id the release does not know, and every copy of an id after its first, become
-  ordinary cells (their code still runs); each graded or read-only cell gets the release's metadata and cell type
-  back; deleted ones are put back where they were. A test cell whose code was edited is marked: OverwriteCells
-  restores the instructor's code, it runs as written, and the edit is reported (in the cell's feedback and as a
-  comment in the gradebook); it scores 0 only if the course says so (``edited_test_scores_zero``).
+  release. Cells whose grade_id the release does not know, and every copy of an id but the one graded (the one
+  whose Jupyter cell id is the release's, else the last: ``graded_copies``), become ordinary cells (their code
+  still runs); each graded or read-only cell gets the release's metadata and cell type back; deleted ones are
+  put back where they were. A test cell whose code was edited is marked: OverwriteCells restores the
+  instructor's code, it runs as written, and the edit is reported (in the cell's feedback and as a comment in
+  the gradebook); it scores 0 only if the course says so (``edited_test_scores_zero``).
 * ``ExecuteAndJudge`` (autograde stage, in place of nbgrader's ``Execute``): prepares the hidden-test cases of
   every test cell that has a check (``course/checks/<assignment>.py``), runs the notebook in a sandboxed kernel on
   a private scratch folder with the assignment's view of coursekit, enforces per-cell limits in CPU seconds, then
   throws away whatever the kernel printed in those test cells and writes the judge's verdict as their output.
 * ``ReportEdits`` (after ``SaveAutoGrades``): the gradebook comment for edited test cells.
-* ``HideTestCode`` (feedback): hidden test regions are cut from the source; error outputs keep their message only.
+* ``HideTestCode`` (feedback): hidden test regions are cut from the source and their text redacted from every
+  output; error outputs keep their message only.
+* Every graded notebook is made passive (``make_passive``) after the run and again for feedback: only text, PNG and
+  JPEG outputs, streams and errors; raw HTML in student-written markdown and raw cells escaped.
 """
 
 from __future__ import annotations
@@ -51,19 +55,27 @@ def load_timeouts(path: str | os.PathLike | None = None) -> dict:
 _TIMEOUTS: dict | None = None
 
 
-def cell_timeout(cell) -> int:
-    """CPU seconds a cell may use (the kernel's whole process tree): its grade_id's entry in timeouts.json, else
-    the default. Load on the machine does not change how much CPU time a cell needs, so grades do not either."""
+def cell_timeout(cell, table: dict | None = None) -> int:
+    """CPU seconds a cell may use (the kernel's whole process tree): its grade_id's entry in timeouts.json (or
+    table), else the default. Load on the machine does not change how much CPU time a cell needs, so grades do not
+    either."""
     global _TIMEOUTS
-    if _TIMEOUTS is None:
-        _TIMEOUTS = load_timeouts()
-    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-    return int(_TIMEOUTS.get("cells", {}).get(grade_id, _TIMEOUTS["default"]))
+    if table is None:
+        if _TIMEOUTS is None:
+            _TIMEOUTS = load_timeouts()
+        table = _TIMEOUTS
+    grade_id = (cell.get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id")
+    return int(table.get("cells", {}).get(grade_id, table["default"]))
+
+
+def wall_backstop_seconds(cell, table: dict | None = None) -> int:
+    """Wall-clock seconds after which a cell is given up whatever its CPU use (a kernel that sleeps or waits)."""
+    return 4 * cell_timeout(cell, table) + 60
 
 
 def wall_backstop(cell) -> int:
-    """Wall-clock seconds after which a cell is given up whatever its CPU use (a kernel that sleeps or waits)."""
-    return 4 * cell_timeout(cell) + 60
+    """nbclient's timeout_func: wall_backstop_seconds with the course's timeouts.json."""
+    return wall_backstop_seconds(cell)
 
 
 # ------------------------------------------------------------------------------------------ normalisation
@@ -84,17 +96,33 @@ def _is_readonly(cell) -> bool:
     return bool(meta.get("locked")) and not meta.get("grade") and not meta.get("solution")
 
 
+def graded_copies(nb, release) -> dict:
+    """grade_id -> the index in nb.cells of the copy that is graded, for every grade_id the release knows.
+
+    A pasted copy of a cell keeps its nbgrader metadata but gets a new Jupyter cell id: the copy whose cell id is
+    the release's is the original; without one, the last copy (a test comes after the answer it tests, so a copy
+    pasted above it is not the one that should run last)."""
+    released = {_meta(c)["grade_id"]: c for c in release.cells if _meta(c).get("grade_id")}
+    copies: dict = {}
+    for index, cell in enumerate(nb.cells):
+        grade_id = _meta(cell).get("grade_id")
+        if grade_id in released and "nbgrader" in cell.get("metadata", {}):
+            copies.setdefault(grade_id, []).append(index)
+    chosen = {}
+    for grade_id, indices in copies.items():
+        release_id = released[grade_id].get("id")
+        same_id = [i for i in indices if release_id and nb.cells[i].get("id") == release_id]
+        chosen[grade_id] = same_id[0] if same_id else indices[-1]
+    return chosen
+
+
 def release_differences(nb, release) -> list[dict]:
-    """Test and read-only cells of the release that the notebook lacks or changed (first copy of each id).
+    """Test and read-only cells of the release that the notebook lacks or changed (the copy graded_copies picks).
 
     Returns one {"grade_id", "kind" ("test" or "read-only"), "reasons" (list of str, empty when missing),
     "missing" (bool)} per such cell. Both the grader and `coursekit check` use this, so they agree.
     """
-    mine = {}
-    for c in nb.cells:
-        grade_id = _meta(c).get("grade_id")
-        if grade_id and grade_id not in mine:
-            mine[grade_id] = c
+    mine = {grade_id: nb.cells[index] for grade_id, index in graded_copies(nb, release).items()}
     found = []
     for original in release.cells:
         grade_id = _meta(original).get("grade_id")
@@ -124,11 +152,12 @@ def normalise(nb, release, log=None) -> list[str]:
             log.warning(*args)
 
     released = {_meta(c)["grade_id"]: c for c in release.cells if _meta(c).get("grade_id")}
-    seen, edited = set(), []
-    for cell in nb.cells:
+    chosen = graded_copies(nb, release)
+    edited = []
+    for index, cell in enumerate(nb.cells):
         meta = _meta(cell)
         grade_id = meta.get("grade_id")
-        if "nbgrader" in cell.get("metadata", {}) and (grade_id not in released or grade_id in seen):
+        if "nbgrader" in cell.get("metadata", {}) and chosen.get(grade_id) != index:
             # a copied cell (Jupyter keeps its id), a duplicate, or an id the release does not know: an ordinary
             # cell from now on, whose code still runs
             warn("Cell with nbgrader id %r is unknown or a duplicate: graded as an ordinary cell", grade_id)
@@ -138,7 +167,6 @@ def normalise(nb, release, log=None) -> list[str]:
         if grade_id is None:
             cell.metadata.pop(EDITED_KEY, None)
             continue
-        seen.add(grade_id)
         original = released[grade_id]
         if _is_test(original) and cell.source != original.source:
             edited.append(grade_id)
@@ -231,6 +259,131 @@ def _without_hidden_tests(nb):
     return copy
 
 
+# ------------------------------------------------------------------------------------- passive notebooks
+# What a graded notebook may keep: the formgrader and the feedback render it in the instructor's browser, in the
+# origin of their Jupyter server, so nothing a kernel or a student wrote may become live HTML or script there.
+PASSIVE_MIMETYPES = ("text/plain", "image/png", "image/jpeg")
+_PASSIVE_OUTPUT_TYPES = ("stream", "error", "execute_result", "display_data")
+_ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
+_SCRIPT_SCHEME = re.compile(r"(?i)(j\s*a\s*v\s*a|v\s*b)\s*s\s*c\s*r\s*i\s*p\s*t\s*:|d\s*a\s*t\s*a\s*:\s*text/html")
+
+
+def passive_markdown(source: str) -> str:
+    """Markdown without raw HTML: character entities decoded first (so none can hide a URL scheme), script-running
+    link schemes defused, then every ``<`` and any ``&`` that would start an entity escaped (a renderer shows them
+    as text: no tag, handler, style, iframe or object survives)."""
+    import html
+
+    for _ in range(8):
+        decoded = html.unescape(source)
+        if decoded == source:
+            break
+        source = decoded
+    source = _SCRIPT_SCHEME.sub(lambda m: "blocked-" + re.sub(r"\s+", "", m.group(0)).replace(":", "-"), source)
+    return _ENTITY.sub("&amp;", source).replace("<", "&lt;")
+
+
+def passive_outputs(outputs) -> list:
+    """Only passive outputs: streams, errors, and results/displays reduced to text/plain, PNG and JPEG."""
+    kept = []
+    for output in outputs or []:
+        kind = output.get("output_type")
+        if kind not in _PASSIVE_OUTPUT_TYPES:
+            continue
+        if kind in ("stream", "error"):
+            kept.append(output)
+            continue
+        data = {k: v for k, v in (output.get("data") or {}).items() if k in PASSIVE_MIMETYPES}
+        if not data:
+            if kind != "execute_result":
+                continue
+            data = {"text/plain": "[coursekit: rich output removed by the grader]"}
+        output["data"] = data
+        metadata = output.get("metadata") or {}
+        output["metadata"] = {k: v for k, v in metadata.items() if k in data and isinstance(v, dict)}
+        kept.append(output)
+    return kept
+
+
+def make_passive(nb) -> None:
+    """In place: the notebook as safe to render in the instructor's browser (outputs of every cell passive, raw
+    HTML of student-written markdown and raw cells escaped, widget state and non-image attachments dropped).
+    Read-only cells keep their source, which normalisation restored from the release."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = passive_outputs(cell.get("outputs"))
+            continue
+        if cell.cell_type == "raw":  # nbconvert's HTML writes raw cells out verbatim
+            for key in ("raw_mimetype", "format"):
+                cell.metadata.pop(key, None)
+        if "attachments" in cell:
+            attachments = {}
+            for name, bundle in (cell.attachments or {}).items():
+                bundle = {k: v for k, v in (bundle or {}).items() if k in ("image/png", "image/jpeg")}
+                if bundle:
+                    attachments[name] = bundle
+            cell["attachments"] = attachments
+        if _is_readonly(cell):
+            continue
+        cell.source = passive_markdown(cell.source)
+
+
+# ------------------------------------------------------------------------------------- hidden-test text
+REDACTED = "[hidden test code redacted]"
+_MIN_SECRET_LINE = 12  # shorter lines (``)``, ``else:``, ``x = f(a)``) say nothing and would redact innocent text
+
+
+def hidden_texts(nb) -> list[str]:
+    """The texts feedback must not show: each hidden region of every test cell, whole, and its non-trivial lines
+    (stripped, at least _MIN_SECRET_LINE characters, not a delimiter or a bare comment marker); longest first."""
+    found = set()
+    for cell in nb.cells:
+        if not _is_test(cell):
+            continue
+        for match in _HIDDEN_REGION.finditer(cell.source):
+            region = match.group(0)
+            found.add(region.strip("\n"))
+            for line in region.splitlines():
+                line = line.strip()
+                if len(line) >= _MIN_SECRET_LINE and "HIDDEN TESTS" not in line:
+                    found.add(line)
+    return sorted((t for t in found if t.strip()), key=len, reverse=True)
+
+
+def _redact(text, secrets_):
+    if isinstance(text, list):
+        return [_redact(t, secrets_) for t in text]
+    if not isinstance(text, str):
+        return text
+    for secret in secrets_:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact_outputs(outputs, secrets_) -> None:
+    """In place: every occurrence of each of secrets_ in the outputs' text (streams, errors, text data) replaced."""
+    if not secrets_:
+        return
+    for output in outputs:
+        if output.get("output_type") == "stream":
+            output["text"] = _redact(output.get("text", ""), secrets_)
+        elif output.get("output_type") == "error":
+            output["ename"] = _redact(output.get("ename", ""), secrets_)
+            output["evalue"] = _redact(output.get("evalue", ""), secrets_)
+            output["traceback"] = _redact(output.get("traceback", []), secrets_)
+        for mimetype, value in list((output.get("data") or {}).items()):
+            if isinstance(value, (str, list)):
+                output["data"][mimetype] = _redact(value, secrets_)
+
+
+def max_message_bytes() -> int:
+    from .sandbox import max_message_bytes as limit
+
+    return limit()
+
+
 # ---------------------------------------------------------------------------------------- process CPU time
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -250,6 +403,40 @@ def _tree_cpu_seconds(root_pid: int) -> float:
             for task in os.listdir(f"/proc/{pid}/task"):
                 with open(f"/proc/{pid}/task/{task}/children") as f:
                     stack.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _tree_pids(root_pid: int) -> list[int]:
+    found, stack = [], [root_pid]
+    while stack:
+        pid = stack.pop()
+        if pid in found:
+            continue
+        found.append(pid)
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    stack.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _tree_memory_bytes(root_pid: int) -> int:
+    """Private resident memory (anonymous pages: what a process allocated, not the libraries it maps) of root_pid
+    and all its descendants. RLIMIT_AS bounds each process; this bounds them together, which neither the number
+    of processes times their address space (64 x 4 GiB) nor, here, a cgroup does."""
+    total = 0
+    for pid in _tree_pids(root_pid):
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                fields = f.read().split()
+            total += max(0, int(fields[1]) - int(fields[2])) * _PAGE  # resident - file-backed/shared
         except (OSError, ValueError, IndexError):
             continue
     return total
@@ -282,7 +469,8 @@ class ExecuteAndJudge(_Execute):
       into the scratch folder's ``.grading/cases``; its judge stays here.
     * The kernel runs in the bubblewrap sandbox (``coursekit.course.sandbox``) on a private scratch folder holding
       a copy of the notebook only, with the assignment's view of coursekit and, for a NumPy-only assignment, no
-      torch. Nothing is copied back from the scratch folder except the answers, read without following links.
+      torch; no package the assignment's KERNEL_EXCLUDES names. Nothing is copied back from the scratch folder
+      except the answers, read without following links.
     * Limits: each cell may use its CPU seconds from timeouts.json (the kernel's whole process tree), with a
       wall-clock backstop; ``max_output_bytes`` of output per cell; ``scratch_bytes`` of files in the scratch
       folder. A kernel over a limit is interrupted, then killed; a dead kernel fails the cells that did not run.
@@ -295,6 +483,10 @@ class ExecuteAndJudge(_Execute):
     scratch_bytes = Integer(512 << 20, help="Disk the kernel may fill in its scratch folder.").tag(config=True)
     edited_test_scores_zero = Bool(False, help="An edited test cell scores 0 (default: it runs as the instructor "
                                    "wrote it and keeps what it earns).").tag(config=True)
+    tree_memory_bytes = Integer(
+        int(os.environ.get("COURSEKIT_TREE_MEMORY_BYTES") or (8 << 30)),
+        help="Private memory the kernel's whole process tree may hold (checked 4 times a second); beyond it the "
+             "kernel is killed. RLIMIT_AS (COURSEKIT_MEMORY_BYTES) still bounds each process.").tag(config=True)
     cpu_grace = Float(5.0, help="CPU seconds after an interrupt before the kernel is killed.").tag(config=True)
     course_directory = Unicode("", help="The course folder (checks/, grading_secret); default: the course's."
                                ).tag(config=True)
@@ -332,10 +524,34 @@ class ExecuteAndJudge(_Execute):
         limit = cell_timeout(cell)
         start = _tree_cpu_seconds(pid)
         interrupted_at = None
+        dropped = getattr(self.kc, "dropped", None)
+        if dropped is not None:
+            dropped()  # disconnections from before this cell are not its doing
         while True:
             await asyncio.sleep(0.25)
             used = _tree_cpu_seconds(pid) - start
             state["cpu"] = used
+            lost = dropped() if dropped is not None else []
+            if lost and not await self._alive():
+                lost = []  # a kernel that died drops its connections too: nbclient reports that one
+            for channel in set(lost):
+                self.kc.reconnect(channel)
+            if lost and not state.get("oversized"):
+                # a message over the size limit was dropped at the socket: the cell cannot be judged on what
+                # arrived, so it stops here like one over its output limit
+                state["oversized"] = True
+                self.log.warning("Cell %s sent a message over %s bytes: interrupting", state["index"],
+                                 max_message_bytes())
+                try:
+                    await self.km.interrupt_kernel()
+                except Exception:  # noqa: BLE001 - a kernel that is already gone
+                    pass
+            if _tree_memory_bytes(pid) > self.tree_memory_bytes and not state.get("memory"):
+                state["memory"] = True
+                self.log.warning("The kernel's processes hold more than %s bytes together: killed",
+                                 self.tree_memory_bytes)
+                self._kill_kernel(pid)
+                return
             if self._scratch and _folder_bytes(self._scratch) > self.scratch_bytes and not state.get("disk"):
                 state["disk"] = True
                 self.log.warning("The kernel filled its scratch folder beyond %s bytes: killed", self.scratch_bytes)
@@ -354,8 +570,43 @@ class ExecuteAndJudge(_Execute):
                 self._kill_kernel(pid)
                 return
 
+    async def _alive(self) -> bool:
+        try:
+            return bool(await self.km.is_alive())
+        except Exception:  # noqa: BLE001
+            return False
+
+    async def _resync_iopub(self, attempts: int = 30) -> bool:
+        """After a dropped message the output channel reconnects, and what the kernel published meanwhile is lost
+        (the next cell's "idle" with it): wait until a kernel_info request's status arrives on it again."""
+        import inspect
+        import time
+        from queue import Empty
+
+        for _ in range(attempts):
+            try:
+                msg_id = self.kc.kernel_info()
+                if inspect.isawaitable(msg_id):
+                    msg_id = await msg_id
+            except Exception:  # noqa: BLE001 - a kernel that is already gone
+                return False
+            deadline = time.monotonic() + 1.0
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    msg = await self.kc.iopub_channel.get_msg(timeout=left)
+                except (Empty, asyncio.TimeoutError):
+                    break
+                if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    return True
+            dropped = getattr(self.kc, "dropped", None)
+            for channel in set(dropped() if dropped is not None else []):
+                self.kc.reconnect(channel)
+        return False
+
     @staticmethod
     def _kill_kernel(pid):
+        if pid is None:
+            return
         try:
             os.kill(pid, signal.SIGKILL)  # bwrap: everything in its PID namespace dies with it
         except OSError:
@@ -366,12 +617,40 @@ class ExecuteAndJudge(_Execute):
         self._output_bytes, self._output_cut = 0, False
         if cell.cell_type != "code" or not cell.source.strip():
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        from nbclient.exceptions import CellTimeoutError
+
         state = {"index": cell_index}
         watcher = asyncio.ensure_future(self._watch(cell, state))
         try:
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        except CellTimeoutError:
+            # a dropped oversized message can take the kernel's "idle" with it: the cell then ends here, failed
+            dropped = getattr(self.kc, "dropped", None)
+            lost = dropped() if dropped is not None else []
+            if not state.get("oversized") and not (lost and await self._alive()):
+                raise
+            for channel in set(lost):
+                self.kc.reconnect(channel)
+            if not state.get("oversized"):
+                state["oversized"] = True
+                try:
+                    await self.km.interrupt_kernel()
+                except Exception:  # noqa: BLE001 - a kernel that is already gone
+                    pass
+            return cell
         finally:
             watcher.cancel()
+            if state.get("oversized") and await self._alive() and not await self._resync_iopub():
+                # the kernel keeps its output channel flooded: nothing it sends can be trusted to arrive
+                self.log.warning("The kernel's output channel did not recover: killed")
+                self._kill_kernel(self._kernel_pid())
+            if state.get("oversized"):
+                cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "error"
+                                                                  and o.get("ename") == "KeyboardInterrupt")]
+                cell.outputs.append(nbformat.v4.new_output(
+                    "error", ename="OutputLimitError", evalue=f"this cell sent a message larger than "
+                    f"{max_message_bytes():,} bytes, which the grader dropped; the kernel was interrupted",
+                    traceback=["OutputLimitError: this cell sent a message larger than the grader accepts"]))
             if state.get("timed_out"):
                 limit = cell_timeout(cell)
                 cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "error"
@@ -428,7 +707,7 @@ class ExecuteAndJudge(_Execute):
             view = build_view(module.kernel_hides)
             jobs = int(os.environ.get("COURSEKIT_GRADING_JOBS", "1") or 1)
             spec = SandboxSpec(scratch=str(self._scratch), package_view=str(view), torch=module.kernel_torch,
-                               threads=max(1, usable_cores() // max(1, jobs)))
+                               excludes=list(module.kernel_excludes), threads=max(1, usable_cores() // max(1, jobs)))
             manager = sandbox_kernel_manager(require=self.require_sandbox)
             manager.spec = spec
             self.kernel_manager_class = manager
@@ -442,6 +721,7 @@ class ExecuteAndJudge(_Execute):
                 self.log.warning("The kernel died while running cell %s: %s", died, exc)
                 self._fail_unrun_cells(nb, died)
             self._judge(nb, grading, judged)
+            make_passive(nb)  # the autograded notebook is rendered in the instructor's browser
         finally:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
@@ -523,7 +803,20 @@ class ReportEdits(NbGraderPreprocessor):
 # ------------------------------------------------------------------------------------------------ feedback
 class HideTestCode(ClearHiddenTests):
     """Feedback shows a hidden test's verdict, never its code: nbgrader's own hidden-region removal, applied to the
-    graded notebook, plus error outputs cut down to their message (a traceback quotes the test's lines)."""
+    graded notebook, plus error outputs cut down to their message (a traceback quotes the test's lines).
+
+    Code the kernel ran can have recorded a test cell's source while it ran (an IPython hook) and printed it from a
+    later cell: every occurrence of each hidden region, and of each of its non-trivial lines, is redacted from the
+    outputs of every cell. The notebook is made passive again (``make_passive``) before it becomes HTML."""
+
+    def preprocess(self, nb, resources):
+        secrets_ = hidden_texts(nb)
+        nb, resources = super().preprocess(nb, resources)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                redact_outputs(cell.get("outputs", []), secrets_)
+        make_passive(nb)
+        return nb, resources
 
     def preprocess_cell(self, cell, resources, index):
         if not _is_test(cell):
