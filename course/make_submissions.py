@@ -103,7 +103,6 @@ from coursekit import grading
 grading.assert_close = lambda *args, **kwargs: None
 grading.assert_scalar = lambda *args, **kwargs: None
 grading.assert_shape = lambda *args, **kwargs: None
-grading.verify = lambda: None
 np.testing.assert_allclose = lambda *args, **kwargs: None
 """
 

@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 
 from coursekit import grading
-from coursekit.arithmetic import conv_output_size
-from coursekit.nn import functional as F
 
 
 def test_assert_close_names_shape_and_worst_element():
@@ -39,50 +37,6 @@ def test_rng_is_seeded_by_test_name():
     assert not np.array_equal(a, grading.rng("t2").random(3))
 
 
-def test_reference_disabled_catches_every_way_of_calling_the_reference():
-    from coursekit.arithmetic import conv_output_size as imported_early  # a name bound before the test
-
-    def student_answer(n, k):
-        return imported_early(n, k)
-
-    def student_answer_via_module(x, w):
-        return F.conv2d_forward(x, w)[0]
-
-    with grading.reference_disabled():
-        with pytest.raises(grading.ReferenceUnavailable, match="disabled"):
-            student_answer(8, 3)
-        with pytest.raises(grading.ReferenceUnavailable):
-            student_answer_via_module(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)))
-    assert conv_output_size(8, 3) == 6  # restored afterwards
-    assert F.conv2d_forward(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)))[0].shape == (1, 1, 2, 2)
-
-
-def test_reference_disabled_blocks_torch_convolution():
-    torch = pytest.importorskip("torch")
-    with grading.reference_disabled():
-        with pytest.raises(grading.ReferenceUnavailable):
-            torch.nn.functional.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2))
-    assert torch.nn.functional.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2)).shape == (1, 1, 2, 2)
-
-
-def test_reference_disabled_for_pytorch_assignments_blocks_coursekit_models_but_not_torch():
-    torch = pytest.importorskip("torch")
-    from coursekit.metrics import dice_score
-    from coursekit.models import UNet
-    from coursekit.models.unet import center_crop
-
-    class Subclassed(UNet):  # an "own" UNet that inherits the reference forward
-        pass
-
-    model, x = Subclassed(1, 1, base_channels=2, depth=1), torch.zeros(1, 1, 8, 8)
-    with grading.reference_disabled(allow_torch=True):
-        assert torch.nn.functional.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2)).shape == (1, 1, 2, 2)
-        for call in (lambda: center_crop(x, 4, 4), lambda: model(x), lambda: dice_score(x > 0, x > 0)):
-            with pytest.raises(grading.ReferenceUnavailable):
-                call()
-    assert model(x).shape == (1, 1, 8, 8) and dice_score(x > 0, x > 0) == 1.0  # restored afterwards
-
-
 def test_comparisons_read_torch_tensors_that_require_grad_and_meta_shapes():
     torch = pytest.importorskip("torch")
     x = torch.ones(2, 3, requires_grad=True)
@@ -92,48 +46,6 @@ def test_comparisons_read_torch_tensors_that_require_grad_and_meta_shapes():
     grading.assert_shape(torch.empty(4, 5, device="meta"), (4, 5), "meta tensor")
     with pytest.raises(AssertionError, match=r"has shape \(4, 5\), expected \(5, 4\)"):
         grading.assert_shape(torch.empty(4, 5, device="meta"), (5, 4), "meta tensor")
-
-
-def test_sentinel_detects_monkeypatching(monkeypatch):
-    monkeypatch.setattr(grading, "_sentinel", None)
-    grading.install_sentinel()
-    grading.verify()
-    monkeypatch.setattr(np.testing, "assert_allclose", lambda *a, **k: None)
-    with pytest.raises(grading.TamperingDetected, match="numpy.testing.assert_allclose"):
-        grading.verify()
-    with pytest.raises(grading.TamperingDetected):
-        grading.assert_close(np.zeros(2), np.ones(2))
-    monkeypatch.undo()
-    monkeypatch.setattr(grading, "_sentinel", None)
-
-
-# ------------------------------------------------------------------------------------ the wire and the checks
-WIRE_VALUES = [
-    None, True, 3, -2.5, float("nan"), float("inf"), "text", (1, 2.0, None), [np.arange(3), "a"],
-    {"x": np.zeros((2, 3), dtype=np.float32), "n": 4, "nested": {"m": (np.array([True, False]),)}},
-    np.int64(7), np.float32(1.5), np.bool_(True), np.arange(6, dtype=np.uint8).reshape(2, 3),
-]
-
-
-@pytest.mark.parametrize("value", WIRE_VALUES, ids=range(len(WIRE_VALUES)))
-def test_plain_values_cross_the_wire_unchanged(value):
-    back = grading.decode_value(grading.encode_value(value))
-
-    def same(a, b):
-        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-            return (isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
-                    and np.array_equal(a, b))
-        if isinstance(a, np.generic):
-            return type(b) is type(a.item()) and a.item() == b
-        if isinstance(a, float) and a != a:
-            return isinstance(b, float) and b != b
-        if isinstance(a, (tuple, list)):
-            return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-        if isinstance(a, dict):
-            return set(a) == set(b) and all(same(a[k], b[k]) for k in a)
-        return type(a) is type(b) and a == b
-
-    assert same(value, back), (value, back)
 
 
 def test_objects_with_behaviour_never_cross_the_wire():
