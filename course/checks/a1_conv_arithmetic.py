@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from coursekit import arithmetic
-from coursekit.course.checks import Missing, Raised, Verdict, check, compare
+from coursekit.course.checks import NOT_RUN, Missing, Raised, Verdict, check, compare
+from coursekit.course.checks import first_problem as _first_problem  # shared helpers under the names used below
+from coursekit.course.checks import score_parts as _score
 from coursekit.nn.functional import conv as conv_module
 from coursekit.nn.functional.conv import conv2d_forward
 
@@ -35,7 +37,6 @@ KERNEL_TORCH = False  # the assignment is NumPy only
 # scikit-image's local thresholds for the segmentation): absent from the kernel, like torch in a NumPy assignment
 KERNEL_EXCLUDES = ["scipy", "skimage", "sklearn"]
 
-NOT_RUN = "no answer: the cell did not get this far (it was not run, ran out of time, or the kernel stopped)"
 # float64 answers agree with the reference to ~1e-12; these bounds also let a float32 implementation pass
 CONV_RTOL, CONV_ATOL = 1e-4, 1e-5
 
@@ -60,21 +61,6 @@ def _exact(got, want, what: str) -> str | None:
     if value != want:
         return f"{what} returned {got!r}, expected {want}"
     return None
-
-
-def _first_problem(problems: list, total: int) -> str | None:
-    wrong = [p for p in problems if p]
-    if not wrong:
-        return None
-    more = f" ({len(wrong)} of {total} cases wrong)" if len(wrong) > 1 else ""
-    return wrong[0] + more
-
-
-def _score(parts: list[tuple[float, str, str | None]]) -> Verdict:
-    """parts: (weight, what it covers, problem or None) -> the weighted score and one line per part."""
-    score = sum(weight for weight, _, problem in parts if problem is None)
-    lines = [f"{what}: {'correct' if problem is None else problem}" for _, what, problem in parts]
-    return Verdict(min(1.0, max(0.0, round(score, 9))), "\n".join(lines))
 
 
 # ------------------------------------------------------------------------------------------ Part 1: sizes

@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from coursekit.course.checks import Missing, Raised, Verdict, check, compare
+from coursekit.course.checks import first_problem as _first
+from coursekit.course.checks import score_parts as _score
+from coursekit.course.checks import unusable as _unusable  # shared helpers under the names used below
 from coursekit.nn.functional.batchnorm import (
     batchnorm2d_backward,
     batchnorm2d_forward,
@@ -33,21 +36,12 @@ KERNEL_TORCH = False  # the assignment is NumPy only (coursekit.nn included)
 # scikit-image's local thresholds for the segmentation): absent from the kernel, like torch in a NumPy assignment
 KERNEL_EXCLUDES = ["scipy", "skimage", "sklearn"]
 
-NOT_RUN = "no answer: the cell did not get this far (it was not run, ran out of time, or the kernel stopped)"
 EPS = 1e-5
 # float64 answers agree to ~1e-12; these also let a float32 implementation pass, and still catch a forgotten eps
 # (the small-variance cases make it a relative error of 1e-2 and more)
 RTOL, ATOL = 1e-4, 1e-5
 OUT_ATOL = 1e-4  # normalised outputs are O(1); float32 inputs far from zero resolve them to about 1e-5
 CACHE_KEYS = ("x", "mu", "var", "eps", "x_hat", "inv_std", "gamma", "training")
-
-
-def _unusable(got, what: str) -> str | None:
-    if got is Missing:
-        return f"{what}: {NOT_RUN}"
-    if isinstance(got, Raised):
-        return f"{what} raised {got}"
-    return None
 
 
 def _triple(got, what: str):
@@ -58,19 +52,6 @@ def _triple(got, what: str):
     if not isinstance(got, (tuple, list)) or len(got) != 3:
         return None, f"{what} should return (dx, dgamma, dbeta), got {type(got).__name__}"
     return list(got), None
-
-
-def _first(problems: list) -> str | None:
-    wrong = [p for p in problems if p]
-    if not wrong:
-        return None
-    return wrong[0] + (f" ({len(wrong)} of {len(problems)} cases wrong)" if len(wrong) > 1 else "")
-
-
-def _score(parts) -> Verdict:
-    score = sum(weight for weight, _, problem in parts if problem is None)
-    lines = [f"{what}: {'correct' if problem is None else problem}" for _, what, problem in parts]
-    return Verdict(min(1.0, max(0.0, round(score, 9))), "\n".join(lines))
 
 
 def _batch(rng, n, d):

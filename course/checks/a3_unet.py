@@ -15,7 +15,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from coursekit.course.checks import Missing, Raised, Verdict, check, compare
+from coursekit.course.checks import NOT_RUN, Missing, Raised, Verdict, check, compare
+from coursekit.course.checks import first_problem as _first
+from coursekit.course.checks import score_parts as _score
+from coursekit.course.checks import unusable as _unusable  # shared helpers under the names used below
 from coursekit.data import SyntheticShapesSegmentation
 from coursekit.models import UNet as ReferenceUNet
 from coursekit.nn.functional.losses import dice_loss
@@ -33,30 +36,8 @@ KERNEL_HIDES = {
 KERNEL_EXCLUDES = ["scipy", "skimage", "sklearn"]
 KERNEL_TORCH = True  # the assignment builds on torch.nn
 
-NOT_RUN = "no answer: the cell did not get this far (it was not run, ran out of time, or the kernel stopped)"
 TIERS = {"a3-train-80": 0.85, "a3-train-90": 0.90}
 HELD_OUT_IMAGES = 128
-
-
-def _unusable(got, what: str) -> str | None:
-    if got is Missing:
-        return f"{what}: {NOT_RUN}"
-    if isinstance(got, Raised):
-        return f"{what} raised {got}"
-    return None
-
-
-def _first(problems: list) -> str | None:
-    wrong = [p for p in problems if p]
-    if not wrong:
-        return None
-    return wrong[0] + (f" ({len(wrong)} of {len(problems)} cases wrong)" if len(wrong) > 1 else "")
-
-
-def _score(parts) -> Verdict:
-    score = sum(weight for weight, _, problem in parts if problem is None)
-    lines = [f"{what}: {'correct' if problem is None else problem}" for _, what, problem in parts]
-    return Verdict(min(1.0, max(0.0, round(score, 9))), "\n".join(lines))
 
 
 def _raises_value_error(got, what: str) -> str | None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from coursekit.course.checks import Missing, Raised, Verdict, check, compare
+from coursekit.course.checks import NOT_RUN, Missing, Raised, Verdict, check, compare
+from coursekit.course.checks import unusable as _problem  # shared helpers under the names used below
 
 KERNEL_HIDES = {
     # the library's answers to Parts 2 and 4: Caffe preprocessing and average+max pooled CNN codes
@@ -26,7 +27,6 @@ KERNEL_HIDES = {
 }
 KERNEL_TORCH = True  # the assignment is built on PyTorch's layers
 
-NOT_RUN = "no answer: the cell did not get this far (it was not run, ran out of time, or the kernel stopped)"
 MEAN_BGR = np.array([103.939, 116.779, 123.68])
 
 # held-out accuracy thresholds of Part 7 (fractions of the cell's 6 points in brackets)
@@ -35,15 +35,6 @@ MARGIN_OVER_RANDOM = 0.05                               # at 5 and 10 labels [1/
 RANDOM_CONTROL_MIN = 0.70                               # ... with a control that really learned (at 30 labels)
 SCRATCH_MIN = 0.60                                      # at 30 labels [1/6]
 HELD_OUT = 1000
-
-
-def _problem(got, what: str) -> str | None:
-    """A message when got is not a value at all (it raised, or never came back)."""
-    if got is Missing:
-        return f"{what}: {NOT_RUN}"
-    if isinstance(got, Raised):
-        return f"{what} raised {got}"
-    return None
 
 
 def _as_dict(got, keys, what: str):

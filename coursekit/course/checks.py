@@ -46,8 +46,9 @@ import numpy as np
 
 from ..grading import MAX_VALUE_BYTES, WireError, decode_value, encode_value
 
-__all__ = ["check", "Verdict", "Raised", "Missing", "compare", "CheckModule", "load_checks", "seed_for",
-           "course_secret", "write_cases", "read_answers", "read_records", "MAX_RECORDS"]
+__all__ = ["check", "Verdict", "Raised", "Missing", "compare", "unusable", "first_problem", "score_parts", "NOT_RUN",
+           "CheckModule", "load_checks", "seed_for", "course_secret", "write_cases", "read_answers", "read_records",
+           "MAX_RECORDS"]
 
 MAX_RECORDS = 256                   # records one test cell may leave
 MAX_ANSWER_FILE = MAX_VALUE_BYTES + (1 << 20)
@@ -132,6 +133,34 @@ def _plain(x):
     if array.dtype.kind not in "biuf":
         raise TypeError(f"not numbers (dtype {array.dtype})")
     return array.astype(np.float64)
+
+
+NOT_RUN = "no answer: the cell did not get this far (it was not run, ran out of time, or the kernel stopped)"
+
+
+def unusable(got, what: str) -> str | None:
+    """A message when an answer is not a value at all (it raised, or it never came back), else None."""
+    if got is Missing:
+        return f"{what}: {NOT_RUN}"
+    if isinstance(got, Raised):
+        return f"{what} raised {got}"
+    return None
+
+
+def first_problem(problems: list, total: int | None = None) -> str | None:
+    """The first of the cases' problems (None entries are cases that passed), with how many were wrong."""
+    wrong = [p for p in problems if p]
+    if not wrong:
+        return None
+    total = len(problems) if total is None else total
+    return wrong[0] + (f" ({len(wrong)} of {total} cases wrong)" if len(wrong) > 1 else "")
+
+
+def score_parts(parts) -> Verdict:
+    """parts: (weight, what it covers, problem or None) -> the weighted score and one line per part."""
+    score = sum(weight for weight, _, problem in parts if problem is None)
+    lines = [f"{what}: {'correct' if problem is None else problem}" for _, what, problem in parts]
+    return Verdict(min(1.0, max(0.0, round(score, 9))), "\n".join(lines))
 
 
 def compare(got, want, what: str, rtol: float = 1e-6, atol: float = 1e-8) -> str | None:
