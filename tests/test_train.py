@@ -136,6 +136,48 @@ def test_fit_on_gpu_with_mixed_precision_and_channels_last():
     assert next(model.parameters()).device.type == "cuda"
 
 
+@pytest.mark.gpu
+def test_resume_on_gpu_with_fp16_and_dropout_matches_an_uninterrupted_run(tmp_path):
+    """On CUDA a resumed run must restore the CPU generator from a state mapped onto the GPU, the CUDA generator
+    (dropout draws from it) and the fp16 loss scaler; the checkpoint then still loads on a CPU-only machine."""
+    def run(epochs, **kwargs):
+        seed_everything(0)
+        train, val = _problem()
+        model = torch.nn.Sequential(torch.nn.Linear(6, 32), torch.nn.ReLU(), torch.nn.Dropout(0.3),
+                                    torch.nn.Linear(32, 2))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        history = fit(model, DataLoader(train, batch_size=16, shuffle=True), DataLoader(val, batch_size=32),
+                      loss_fn=torch.nn.functional.cross_entropy, optimizer=opt, epochs=epochs, device="cuda",
+                      amp=torch.float16, progress=False, restore_best=False, **kwargs)
+        return model, history
+
+    straight, history = run(4)
+    ck = tmp_path / "gpu.pt"
+    run(2, checkpoint=ck)
+    resumed, resumed_history = run(4, checkpoint=ck, resume=True)
+    assert resumed_history["train_loss"] == pytest.approx(history["train_loss"], rel=1e-6)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    extra = load_checkpoint(ck, _dropout_free_twin(), map_location="cpu")
+    assert extra["scaler"]["scale"] > 0 and all(state.device.type == "cpu" for state in extra["cuda_rng"])
+
+
+@pytest.mark.gpu
+def test_evaluate_runs_where_the_model_is_unless_told_otherwise():
+    _, val = _problem()
+    model = _model()
+    on_cpu = evaluate(model, DataLoader(val, batch_size=8), torch.nn.functional.cross_entropy)  # GPU visible
+    assert next(model.parameters()).device.type == "cpu"
+    on_gpu = evaluate(model, DataLoader(val, batch_size=8), torch.nn.functional.cross_entropy, device="cuda")
+    assert next(model.parameters()).device.type == "cuda"
+    assert on_gpu["loss"] == pytest.approx(on_cpu["loss"], rel=1e-4)
+
+
+def _dropout_free_twin():
+    # the same parameter names as the GPU test's model: Linear, ReLU, Dropout, Linear
+    return torch.nn.Sequential(torch.nn.Linear(6, 32), torch.nn.ReLU(), torch.nn.Identity(), torch.nn.Linear(32, 2))
+
+
 @pytest.mark.slow
 # torch's own inductor import uses a deprecated torch.jit API (torch 2.13); not ours to fix
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")

@@ -113,8 +113,16 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
 
 @torch.no_grad()
 def evaluate(model, loader, loss_fn=None, metrics=None, device="auto", amp=False, channels_last=False) -> dict:
-    """Mean loss and metrics over a loader, each weighted by batch size. metrics: {name: fn(outputs, targets)}."""
-    device = get_device(None if device == "auto" else device)
+    """Mean loss and metrics over a loader, each weighted by batch size. metrics: {name: fn(outputs, targets)}.
+
+    device="auto" evaluates where the model's parameters are (a model trained on the CPU stays there on a GPU
+    machine); a named device moves the model there first, as fit() does."""
+    if device == "auto":
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else get_device(None)
+    else:
+        device = get_device(device)
+        model.to(device)
     dtype = _amp_dtype(device, amp)
     model.eval()
     totals, count = {}, 0
@@ -178,7 +186,12 @@ def fit(model, train_loader, val_loader=None, *, loss_fn, optimizer, epochs: int
         best_state = extra.get("best_state")
         if scheduler is not None and extra.get("scheduler") is not None:
             scheduler.load_state_dict(extra["scheduler"])
-        torch.set_rng_state(extra["rng"])
+        # the checkpoint was mapped onto `device`, but the CPU generator takes its state from a CPU tensor only
+        torch.set_rng_state(extra["rng"].cpu())
+        if extra.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([state.cpu() for state in extra["cuda_rng"]])
+        if extra.get("scaler") is not None:
+            scaler.load_state_dict(extra["scaler"])
 
     bar = None
     for epoch in range(start_epoch, epochs):
@@ -240,6 +253,8 @@ def fit(model, train_loader, val_loader=None, *, loss_fn, optimizer, epochs: int
             save_checkpoint(checkpoint, model, optimizer, epoch=epoch, history=history.records,
                             best_epoch=history.best_epoch, best_value=best_value, stale=stale,
                             best_state=best_state, rng=torch.get_rng_state(),
+                            cuda_rng=torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                            scaler=scaler.state_dict() if scaler.is_enabled() else None,
                             scheduler=scheduler.state_dict() if scheduler is not None else None)
         if early_stopping is not None and stale >= early_stopping.patience:
             break
