@@ -22,17 +22,35 @@ def main(argv=None) -> int:
     course.add_argument("--no-sandbox", action="store_true",
                         help="grade without the bubblewrap sandbox (student code runs with your rights)")
 
-    release = sub.add_parser("release", help="generate the student version of assignments into assignments/")
-    release.add_argument("assignments", nargs="*", help="default: every assignment in solutions/")
-    release.add_argument("--root", default=".")
+    release = sub.add_parser("release", help="generate the student version of assignments into the release "
+                             "directory (assignments/ here; release/ in a stock nbgrader course)")
+    release.add_argument("assignments", nargs="*", help="default: every assignment of the source directory")
+    release.add_argument("--root", default=".", help="a repository like this one (course/ inside) or an nbgrader "
+                         "course directory (default: current directory)")
 
-    autograde = sub.add_parser("autograde", help="autograde submissions in course/submitted/")
+    autograde = sub.add_parser("autograde", help="autograde the submitted directory's submissions, sandboxed")
     autograde.add_argument("assignment", nargs="?", help="default: every assignment")
     autograde.add_argument("--student", action="append", help="only these students (repeatable)")
     autograde.add_argument("--jobs", type=int, default=None)
     autograde.add_argument("--no-sandbox", action="store_true",
                            help="grade without the bubblewrap sandbox (student code runs with your rights)")
     autograde.add_argument("--root", default=".")
+    where = autograde.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="grade on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://HOST:8786, or the "
+                            "JSON file of `dask scheduler --scheduler-file`); the workers must see the course at the "
+                            "same path (a shared filesystem)")
+    where.add_argument("--cluster", default=None, metavar="local:N",
+                       help="grade on a new local Dask cluster of N worker processes")
+
+    collect = sub.add_parser("collect", help="collect submissions from an LMS download (zip) into submitted/")
+    collect.add_argument("assignment")
+    collect.add_argument("archive", help="the zip file downloaded from the learning-management system")
+    collect.add_argument("--pattern", default=None,
+                         help="nbgrader's FileNameCollectorPlugin.named_regexp: matched against each file's path, "
+                              "with (?P<student_id>...) and (?P<file_id>...) groups (default: Canvas's file names)")
+    collect.add_argument("--force", action="store_true", help="replace submissions collected before")
+    collect.add_argument("--root", default=".")
 
     feedback = sub.add_parser("feedback", help="HTML feedback for graded submissions (hidden tests stay hidden)")
     feedback.add_argument("assignment")
@@ -77,8 +95,18 @@ def main(argv=None) -> int:
         elif args.command == "autograde":
             pairs = [(s, a) for s, a in course.submissions()
                      if (args.assignment in (None, a)) and (not args.student or s in args.student)]
-            results = course.autograde(pairs, jobs=args.jobs or os.cpu_count() or 1)
+            if args.scheduler or args.cluster:
+                from .course.distributed import autograde_distributed
+
+                results = autograde_distributed(course, pairs, scheduler=args.scheduler, cluster=args.cluster)
+            else:
+                results = course.autograde(pairs, jobs=args.jobs or os.cpu_count() or 1)
             return 1 if any(not r.ok for r in results) else 0
+        elif args.command == "collect":
+            from .course.collect import DEFAULT_PATTERN, collect
+
+            print(collect(course, args.assignment, args.archive, pattern=args.pattern or DEFAULT_PATTERN,
+                          force=args.force))
         elif args.command == "feedback":
             for student in args.student:
                 print(f"feedback for {student}: {course.feedback(args.assignment, student)}")
@@ -86,7 +114,7 @@ def main(argv=None) -> int:
             path = course.export(args.to)
             print(grade_table(read_grades(path)))
             print(f"written to {path}")
-    except (NbgraderError, RuntimeError) as exc:
+    except (NbgraderError, RuntimeError, ValueError) as exc:
         print(f"coursekit {args.command}: {exc}", file=sys.stderr)
         return 1
     return 0

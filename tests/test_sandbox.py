@@ -83,9 +83,11 @@ def test_student_code_is_confined(tmp_path):
     view = build_view({"coursekit.arithmetic": ["conv_output_size"]}, cache_root=tmp_path / "views")
     report = _probe(scratch, view, False, tmp_path)
     assert report["uid"] != 0 and report["cwd"] == str(scratch.resolve())
-    # an empty environment plus the allow-list: nothing of the grader's, nothing saying "you are being graded"
+    # an empty environment plus the allow-list: nothing of the grader's but nbgrader's documented
+    # NBGRADER_EXECUTION, set as nbgrader sets it (issue 14)
     assert set(report["env"]) <= set(sandbox.kernel_env(sandbox.SandboxSpec(scratch=str(scratch), threads=1))) | {
-        "PWD"}, report["env"]
+        "PWD", "NBGRADER_EXECUTION"}, report["env"]
+    assert "NBGRADER_EXECUTION" in report["env"] and "COURSEKIT_SECRET_OF_THE_GRADER" not in report["env"]
     assert "OMP_NUM_THREADS" in report["env"]
     # of the repository only the Python environment and the package view exist; of the machine, an allow-list
     assert set(report["repo"]) <= {".venv", "coursekit"}, report["repo"]

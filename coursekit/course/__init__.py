@@ -49,7 +49,7 @@ def run_course(root=".", jobs: int | None = None, regenerate_samples: bool = Tru
     grading_start = time.perf_counter()
     try:
         results = course.autograde(pairs, jobs=jobs)
-    except SandboxUnavailable as exc:
+    except (SandboxUnavailable, NbgraderError) as exc:
         print(f"   refusing to autograde: {exc}")
         return 1
     print(f"   kernels ran {'in the bubblewrap sandbox' if available() else 'WITHOUT a sandbox (opted out)'}")

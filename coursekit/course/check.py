@@ -12,31 +12,64 @@ necessary, not sufficient.
 from __future__ import annotations
 
 import copy
+import os
 import tempfile
 from pathlib import Path
 
 import nbformat
 
-from .plugins import normalise, release_differences
+from .plugins import RELEASE_HISTORY, kernel_problem, load_release_history, normalise, release_differences
 
 
 def _nbgrader(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
+def find_course(notebook: Path):
+    """The nbgrader course (``pipeline.Course``) in a parent folder of the notebook, or None."""
+    from .pipeline import Course, NbgraderError
+
+    for parent in notebook.resolve().parents:
+        if (parent / "nbgrader_config.py").is_file() or (parent / "course" / "nbgrader_config.py").is_file():
+            try:
+                return Course(parent)
+            except NbgraderError:
+                return None
+    return None
+
+
 def find_release(notebook: Path) -> Path | None:
-    """The released copy of this notebook: assignments/<assignment>/<name>.ipynb in a parent folder."""
+    """The released copy of this notebook: assignments/<assignment>/<name>.ipynb in a parent folder, else the
+    release directory of the nbgrader course the notebook is in."""
     for parent in [notebook.resolve().parent, *notebook.resolve().parents]:
         candidates = sorted((parent / "assignments").glob(f"*/{notebook.name}"))
         if candidates:
             return candidates[0]
+    course = find_course(notebook)
+    if course is not None:
+        assignment = notebook.resolve().parent.name
+        for candidate in (course.release_dir / assignment / notebook.name,
+                          *sorted(course.release_dir.glob(f"*/{notebook.name}"))):
+            if candidate.is_file():
+                return candidate
     return None
 
 
-def compare_with_release(nb, release) -> list[str]:
+def release_history(release: Path | None) -> dict:
+    """{grade_id: digests of every released version} of the course the release belongs to ({} if none is found)."""
+    if release is None:
+        return {}
+    course = find_course(release)
+    if course is None:
+        return {}
+    versions = load_release_history(course.course / RELEASE_HISTORY)
+    return {k: set(v) for k, v in versions.get(release.parent.name, {}).get(release.stem, {}).items()}
+
+
+def compare_with_release(nb, release, history: dict | None = None) -> list[str]:
     """What the grader will do about each test or read-only cell that was changed or deleted."""
     problems = []
-    for d in release_differences(nb, release):
+    for d in release_differences(nb, release, history):
         cell = f"{d['kind']} cell {d['grade_id']}"
         if d["missing"]:
             problems.append(f"{cell} is missing: the grader restores it and runs it as released")
@@ -56,7 +89,7 @@ def run(notebook: Path, release: Path | None = None):
     nb = nbformat.read(notebook, as_version=4)
     executed = copy.deepcopy(nb)
     if release is not None and release.is_file() and release.resolve() != notebook.resolve():
-        normalise(executed, nbformat.read(release, as_version=4))
+        normalise(executed, nbformat.read(release, as_version=4), history=release_history(release))
     if not available():
         print("note: bubblewrap is not available here, so this check runs without the grader's sandbox")
     with tempfile.TemporaryDirectory(prefix="coursekit-check-") as nowhere:
@@ -112,12 +145,21 @@ def main(notebook: str, release: str | None = None) -> int:
         print(f"coursekit check: no notebook at {path}")
         return 2
     release_path = Path(release) if release else find_release(path)
+    problem = kernel_problem(nbformat.read(path, as_version=4))
+    if problem:
+        print(f"coursekit check {path.name}: {problem}")
+        return 2
+    course = find_course(release_path or path)
+    if course is not None and "COURSEKIT_TIMEOUTS" not in os.environ:
+        # the course's per-cell limits, as the grader will apply them
+        os.environ.update({k: v for k, v in course._env().items()
+                           if k in ("COURSEKIT_TIMEOUTS", "COURSEKIT_DEFAULT_TIMEOUT")})
     nb, executed = run(path, release_path)
     lines, earned, possible = report(executed)
     print(f"coursekit check {path.name}: ran every cell in a fresh kernel with the grader's time limits")
     print("\n".join(lines))
     if release_path and release_path.is_file() and release_path.resolve() != path.resolve():
-        problems = compare_with_release(nb, nbformat.read(release_path, as_version=4))
+        problems = compare_with_release(nb, nbformat.read(release_path, as_version=4), release_history(release_path))
         if problems:
             print("changed or deleted cells (compared with " + str(release_path) + "):")
             print("\n".join(f"  {p}" for p in problems))

@@ -44,25 +44,73 @@ class GradingResult:
 
 @dataclass
 class Course:
-    """A repository laid out as coursekit's: solutions/, assignments/, course/ beside each other."""
+    """An nbgrader course: a repository laid out as coursekit's (root/course/ holds nbgrader_config.py, with
+    solutions/ and assignments/ beside it), or any nbgrader course directory (root itself holds
+    nbgrader_config.py, or at least source/).
+
+    Every location and the database URL come from the course's nbgrader configuration, loaded as nbgrader loads it
+    (``load_nbgrader_config``); where it sets none: in coursekit's layout ../solutions and ../assignments, otherwise
+    nbgrader's own defaults (source/, release/, submitted/, autograded/, feedback/, gradebook.db in the course
+    directory). Attributes: ``course`` (nbgrader's CourseDirectory.root), ``source_dir``, ``release_dir``,
+    ``submitted_dir``, ``autograded_dir``, ``feedback_dir`` (each holding one folder per assignment, or per
+    student), ``db_url``, and ``coursekit_configured`` (the course's own configuration already grades with
+    coursekit's ExecuteAndJudge; otherwise coursekit layers its grading configuration over it on nbgrader's
+    command line: ``grading_arguments``).
+    """
 
     root: Path
     log: list = field(default_factory=list)
 
     def __post_init__(self):
         self.root = Path(self.root).resolve()
-        self.course = self.root / "course"
-        if not (self.course / "nbgrader_config.py").is_file():
-            raise NbgraderError(f"{self.course / 'nbgrader_config.py'} not found: is {self.root} a coursekit course?")
+        if (self.root / "course" / "nbgrader_config.py").is_file():
+            self.repository_layout, course_dir = True, self.root / "course"
+        elif (self.root / "nbgrader_config.py").is_file() or (self.root / "source").is_dir():
+            self.repository_layout, course_dir = False, self.root
+        else:
+            raise NbgraderError(f"{self.root} is not an nbgrader course: neither {self.root / 'course'} nor "
+                                f"{self.root} holds an nbgrader_config.py (nor a source/ folder)")
+        self.config = load_nbgrader_config(course_dir)
+        self._locate(course_dir)
+
+    def _locate(self, course_dir: Path) -> None:
+        from nbgrader.coursedir import CourseDirectory
+
+        settings = self.config.CourseDirectory
+        root = Path(settings["root"]) if "root" in settings else course_dir
+        directories = CourseDirectory(config=self.config, root=str(course_dir / root))
+        if "directory_structure" in settings and directories.directory_structure != os.path.join(
+                "{nbgrader_step}", "{student_id}", "{assignment_id}"):
+            raise NbgraderError(f"{course_dir}: CourseDirectory.directory_structure is "
+                                f"{directories.directory_structure!r}; coursekit supports nbgrader's default only")
+        self.course = Path(directories.root).resolve()
+        defaults = {"source_directory": "../solutions", "release_directory": "../assignments"} \
+            if self.repository_layout else {}
+
+        def folder(name):
+            step = settings[name] if name in settings else defaults.get(name, getattr(directories, name))
+            return Path(os.path.normpath(self.course / step))
+
+        self.source_dir, self.release_dir = folder("source_directory"), folder("release_directory")
+        self.submitted_dir, self.autograded_dir = folder("submitted_directory"), folder("autograded_directory")
+        self.feedback_dir = folder("feedback_directory")
+        self.db_url = directories.db_url
+        # coursekit's defaults travel to nbgrader with every command (they are not in the course's own config)
+        self._location_arguments = [f"--CourseDirectory.{name}={folder(name)}" for name in defaults
+                                    if name not in settings]
+        self.coursekit_configured = "ExecuteAndJudge" in str(self.config.Autograde.get("autograde_preprocessors", ""))
 
     # state that grading creates at run time; never part of a copy of the course
-    RUN_TIME_STATE = ("gradebook.db", "autograded", "feedback", ".grading", "grades.csv", "__pycache__",
-                      "grading_secret", ".ipynb_checkpoints")
+    RUN_TIME_STATE = ("gradebook.db", "autograded", "feedback", ".grading", ".grading-dask", "grades.csv",
+                      "__pycache__", "grading_secret", ".ipynb_checkpoints")
 
     def copy(self, dest) -> Course:
-        """A copy of the course (solutions/, assignments/, course/) without its run-time state, e.g. to grade
-        scratch runs without touching this one's gradebook."""
+        """A copy of the course (solutions/, assignments/, course/; or the course directory) without its run-time
+        state, e.g. to grade scratch runs without touching this one's gradebook."""
         dest = Path(dest)
+        if not self.repository_layout:
+            shutil.copytree(self.root, dest, symlinks=True, ignore=shutil.ignore_patterns(*self.RUN_TIME_STATE))
+            return Course(dest)
         for name in ("solutions", "assignments", "course"):
             # links are copied as links: a sample hands in links into the course, which must stay links
             shutil.copytree(self.root / name, dest / name, symlinks=True,
@@ -72,6 +120,12 @@ class Course:
     # ------------------------------------------------------------------------------------------ running
     def _env(self, db_url: str | None = None, jobs: int | None = None, submitted: Path | None = None) -> dict:
         env = dict(os.environ)
+        # per-cell CPU limits: the course's timeouts.json, else its configured nbgrader timeout for every cell
+        if (self.course / "timeouts.json").is_file():
+            env["COURSEKIT_TIMEOUTS"] = str(self.course / "timeouts.json")
+        else:
+            env["COURSEKIT_TIMEOUTS"] = ""
+            env["COURSEKIT_DEFAULT_TIMEOUT"] = str(self.default_timeout())
         if jobs is not None:
             # kernels graded side by side must share the cores: OpenMP's and BLAS's default of one thread per
             # core each, spinning while they wait, made two PyTorch trainings 8x slower than one (measured).
@@ -88,19 +142,83 @@ class Course:
         return env
 
     def check_config(self) -> None:
-        """Load course/nbgrader_config.py here first: nbgrader carries on with its defaults after a config error,
-        which would grade with nbgrader's own unsandboxed executor. Raises NbgraderError if it does not load."""
-        from traitlets.config import Config
+        """Reload the course's configuration (it may have changed since this Course was made; nbgrader carries on
+        with its defaults after a config error, which would grade with nbgrader's own unsandboxed executor) and
+        make sure grading will be sandboxed: either the course grades with ExecuteAndJudge, or coursekit can layer
+        its own grading over the course's configuration. Raises NbgraderError otherwise, with the reason."""
+        self.config = load_nbgrader_config(self.config_dir)
+        self.coursekit_configured = "ExecuteAndJudge" in str(self.config.Autograde.get("autograde_preprocessors", ""))
+        if self.coursekit_configured:
+            return
+        custom = [f"Autograde.{name}" for name in ("sanitize_preprocessors", "autograde_preprocessors")
+                  if name in self.config.Autograde]
+        if custom:
+            raise NbgraderError(
+                f"{self.config_dir / 'nbgrader_config.py'} sets its own {' and '.join(custom)}: coursekit grades "
+                "only with its sandboxed executor (ExecuteAndJudge) and will not replace a custom pipeline "
+                "silently. Remove the setting, or put coursekit.course.plugins.ExecuteAndJudge in place of "
+                "nbgrader's Execute.")
 
-        config = Config()
-        try:
-            runpy_globals = {"get_config": lambda: config, "__file__": str(self.course / "nbgrader_config.py")}
-            exec(compile((self.course / "nbgrader_config.py").read_text(), str(self.course / "nbgrader_config.py"),
-                         "exec"), runpy_globals)
-        except Exception as exc:  # noqa: BLE001 - any failure means nbgrader would run unconfigured
-            raise NbgraderError(f"course/nbgrader_config.py failed to load: {type(exc).__name__}: {exc}") from exc
-        if "ExecuteAndJudge" not in str(config.Autograde.get("autograde_preprocessors", "")):
-            raise NbgraderError("course/nbgrader_config.py does not grade with ExecuteAndJudge")
+    @property
+    def config_dir(self) -> Path:
+        """The folder whose nbgrader_config.py is the course's (nbgrader runs there)."""
+        return self.root / "course" if self.repository_layout else self.root
+
+    def default_timeout(self) -> float:
+        """CPU seconds per cell where the course has no timeouts.json: its configured nbgrader timeout
+        (Execute.timeout, else ExecutePreprocessor.timeout, else NotebookClient.timeout), else nbgrader's 30 s. A
+        timeout of None or 0 (no limit in nbgrader) becomes an hour: a kernel is never given unlimited time."""
+        # not ExecuteAndJudge.timeout: in coursekit's own configuration that is the wall-clock ceiling only
+        for section in ("Execute", "ExecutePreprocessor", "NotebookClient"):
+            if "timeout" in self.config[section]:
+                value = self.config[section]["timeout"]
+                try:
+                    value = float(value) if value is not None else 0.0
+                except (TypeError, ValueError):
+                    raise NbgraderError(f"{section}.timeout is {value!r}, not a number of seconds") from None
+                return value if value > 0 else 3600.0
+        return 30.0
+
+    def timeouts(self) -> dict:
+        """The per-cell CPU-second table the kernels get (see ``_env``)."""
+        from .plugins import load_timeouts
+
+        if (self.course / "timeouts.json").is_file():
+            return load_timeouts(self.course / "timeouts.json")
+        return {"default": self.default_timeout(), "cells": {}}
+
+    def grading_arguments(self, command: str) -> list[str]:
+        """nbgrader command-line settings that put coursekit's grading over a course configured for stock nbgrader
+        (they take precedence over every config file): the sandboxed executor and normalisation for autograde,
+        feedback that hides test code. None for a course whose configuration already is coursekit's."""
+        from .plugins import RELEASE_HISTORY
+
+        if self.coursekit_configured:
+            return []
+        plugins = "coursekit.course.plugins."
+        if command == "autograde":
+            sanitize = ["nbgrader.preprocessors.ClearOutput", plugins + "NormaliseNotebook",
+                        "nbgrader.preprocessors.OverwriteKernelspec", "nbgrader.preprocessors.OverwriteCells",
+                        "nbgrader.preprocessors.CheckCellMetadata"]
+            autograde = [plugins + "ExecuteAndJudge", "nbgrader.preprocessors.IgnorePattern",
+                         "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+                         "nbgrader.preprocessors.SaveAutoGrades", plugins + "ReportEdits",
+                         "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata"]
+            return [*(f"--Autograde.sanitize_preprocessors={name}" for name in sanitize),
+                    *(f"--Autograde.autograde_preprocessors={name}" for name in autograde),
+                    f"--NormaliseNotebook.release_directory={self.release_dir}",
+                    f"--NormaliseNotebook.release_history={self.course / RELEASE_HISTORY}",
+                    f"--ExecuteAndJudge.course_directory={self.course}",
+                    # per cell, the wall-clock backstop of the CPU-second limit decides (ExecuteAndJudge's
+                    # timeout_func); this is only the ceiling, as in coursekit's own configuration
+                    "--ExecuteAndJudge.timeout=1200",
+                    "--ExecuteAndJudge.interrupt_on_timeout=True",
+                    "--ExecuteAndJudge.extra_arguments=--HistoryManager.hist_file=:memory:"]
+        if command == "generate_feedback":
+            return [f"--GenerateFeedback.preprocessors={name}" for name in (
+                "nbgrader.preprocessors.GetGrades", plugins + "HideTestCode",
+                "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor")]
+        return []
 
     def nbgrader(self, *args: str, db_url: str | None = None, timeout: float | None = None,
                  jobs: int | None = None, submitted: Path | None = None):
@@ -112,9 +230,13 @@ class Course:
         if not getattr(self, "_config_checked", False):
             self.check_config()
             self._config_checked = True
-        cmd = [sys.executable, "-m", "nbgrader", *args]
+        cmd = [sys.executable, "-m", "nbgrader", *args, *self._location_arguments, *self.grading_arguments(args[0])]
+        if db_url:
+            cmd.append(f"--CourseDirectory.db_url={db_url}")
+        if submitted is not None:
+            cmd.append(f"--CourseDirectory.submitted_directory={submitted}")
         try:
-            done = subprocess.run(cmd, cwd=self.course, env=self._env(db_url, jobs, submitted), capture_output=True,
+            done = subprocess.run(cmd, cwd=self.config_dir, env=self._env(db_url, jobs, submitted), capture_output=True,
                                   text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:
             raise NbgraderError(f"nbgrader {' '.join(args)} took longer than {timeout:.0f} s") from exc
@@ -126,18 +248,73 @@ class Course:
 
     # ------------------------------------------------------------------------------------------ release
     def assignments(self) -> list[str]:
-        return sorted(p.name for p in (self.root / "solutions").iterdir()
-                      if p.is_dir() and any(p.glob("*.ipynb")))
+        """The assignments of the source directory: its folders that hold notebooks."""
+        if not self.source_dir.is_dir():
+            raise NbgraderError(f"the source directory {self.source_dir} does not exist")
+        return sorted(p.name for p in self.source_dir.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
     def release(self, assignment: str) -> Path:
-        """Generate the student version of one assignment into assignments/ (and record it in the gradebook)."""
+        """Generate the student version of one assignment into the release directory, record it in the gradebook,
+        and add its test and read-only cells to the course's release history (``plugins.record_release``: a cell
+        equal to any released version is never taken for an edit). Returns the released folder."""
+        from .plugins import RELEASE_HISTORY, record_release
+
+        self.check_kernels([assignment], released=False)
         self.nbgrader("generate_assignment", assignment, "--create", "--force")
-        return self.root / "assignments" / assignment
+        released = self.release_dir / assignment
+        record_release(self.course / RELEASE_HISTORY, assignment, released)
+        return released
+
+    # ------------------------------------------------------------------------------------ the release's record
+    def release_notebook_names(self, assignment: str) -> list[str]:
+        """The released notebooks' file names: from the release folder, else from the gradebook's record."""
+        folder = self.release_dir / assignment
+        if folder.is_dir() and any(folder.glob("*.ipynb")):
+            return sorted(p.name for p in folder.glob("*.ipynb"))
+        from nbgrader.api import MissingEntry
+
+        with _quiet_gradebook(self.db_url) as gb:
+            try:
+                return sorted(f"{nb.name}.ipynb" for nb in gb.find_assignment(assignment).notebooks)
+            except MissingEntry:
+                raise NbgraderError(f"{assignment} was never released: neither {folder} nor the gradebook "
+                                    "knows it") from None
+
+    def release_notebook(self, assignment: str, name: str):
+        """One released notebook: the file in the release folder, else rebuilt from the gradebook's record of its
+        graded, solution, task and read-only cells (``plugins.release_from_gradebook``)."""
+        import nbformat
+
+        from .plugins import release_from_gradebook
+
+        path = self.release_dir / assignment / name
+        if path.is_file():
+            return nbformat.read(path, as_version=4)
+        return release_from_gradebook(self.db_url, assignment, Path(name).stem)
+
+    def check_kernels(self, assignments, released: bool = True) -> None:
+        """Refuse, naming the kernel, any assignment whose notebooks do not run on a Python kernel: coursekit's
+        sandbox, limits and hidden checks are Python's (released=False: look at the source notebooks)."""
+        import nbformat
+
+        from .plugins import kernel_problem
+
+        for assignment in sorted(set(assignments)):
+            if released:
+                notebooks = [(name, self.release_notebook(assignment, name))
+                             for name in self.release_notebook_names(assignment)]
+            else:
+                notebooks = [(p.name, nbformat.read(p, as_version=4))
+                             for p in sorted((self.source_dir / assignment).glob("*.ipynb"))]
+            for name, nb in notebooks:
+                problem = kernel_problem(nb)
+                if problem:
+                    raise NbgraderError(f"{assignment}/{name}: {problem}")
 
     def submissions(self) -> list[tuple[str, str]]:
-        """(student, assignment) pairs found in course/submitted/."""
+        """(student, assignment) pairs found in the submitted directory."""
         pairs = []
-        submitted = self.course / "submitted"
+        submitted = self.submitted_dir
         for student in sorted(p for p in submitted.iterdir() if p.is_dir()) if submitted.is_dir() else []:
             for assignment in sorted(p.name for p in student.iterdir() if p.is_dir()):
                 pairs.append((student.name, assignment))
@@ -157,8 +334,17 @@ class Course:
 
         sandbox_kernel_manager(require=True)  # raises with installation advice when the sandbox is missing
         pairs = list(pairs)
+        self.check_config()
+        self.check_kernels({a for _, a in pairs})  # before anything is graded
         jobs = max(1, min(jobs, len(pairs))) if pairs else 1
-        main_db = self.course / "gradebook.db"
+        main_db = sqlite_path(self.db_url)
+        if jobs > 1 and main_db is None:
+            (progress or print)(f"   note: the gradebook ({self.db_url.split(':', 1)[0]}) is not an SQLite file that "
+                                "workers can copy: grading one submission at a time")
+            jobs = 1
+        if jobs > 1:
+            with _quiet_gradebook(self.db_url):
+                pass  # creates the course's gradebook if grading comes before any release
         work = self.course / ".grading"
         if work.exists():
             shutil.rmtree(work)
@@ -177,16 +363,8 @@ class Course:
         def run_queue(k):
             results = []
             for student, assignment in queues[k]:
-                start = time.perf_counter()
-                try:
-                    staging = self._stage(student, assignment, work / f"submitted-{k}")
-                    limit = timeout if timeout is not None else self.wall_limit(staging / student / assignment)
-                    self.nbgrader("autograde", assignment, "--student", student, "--force", db_url=db_urls[k],
-                                  timeout=limit, jobs=jobs, submitted=staging)
-                    self._require_graded(student, assignment, db_urls[k])
-                    result = GradingResult(student, assignment, time.perf_counter() - start, True, worker=k)
-                except NbgraderError as exc:
-                    result = GradingResult(student, assignment, time.perf_counter() - start, False, str(exc), k)
+                result = self.grade_one(student, assignment, work / f"submitted-{k}", db_urls[k], timeout=timeout,
+                                        jobs=jobs, worker=k)
                 if progress:
                     status = "graded" if result.ok else "FAILED"
                     progress(f"   {status:<7} {assignment:<22} {student:<20} {result.seconds:6.1f} s")
@@ -202,6 +380,28 @@ class Course:
         by_pair = {(r.student, r.assignment): r for results in per_worker for r in results}
         return [by_pair[p] for p in pairs]
 
+    def grade_one(self, student: str, assignment: str, staging_root: Path, db_url: str | None = None,
+                  timeout: float | None = None, jobs: int = 1, worker=0,
+                  autograded: Path | None = None) -> GradingResult:
+        """Grade one submission into the gradebook at db_url (the course's when None): stage it under staging_root,
+        run nbgrader on the staged copy (kernels sandboxed), and check from the gradebook that it was graded.
+        autograded: where nbgrader writes the graded notebooks (default: the course's autograded folder).
+
+        The local worker threads of ``autograde`` and the Dask tasks of ``coursekit.course.distributed`` both grade
+        through here. Grader errors come back as a result with ok=False, never as an exception.
+        """
+        start = time.perf_counter()
+        try:
+            staging = self._stage(student, assignment, staging_root)
+            limit = timeout if timeout is not None else self.wall_limit(staging / student / assignment)
+            elsewhere = [f"--CourseDirectory.autograded_directory={autograded}"] if autograded else []
+            self.nbgrader("autograde", assignment, "--student", student, "--force", *elsewhere, db_url=db_url,
+                          timeout=limit, jobs=jobs, submitted=staging)
+            self._require_graded(student, assignment, db_url)
+            return GradingResult(student, assignment, time.perf_counter() - start, True, worker=worker)
+        except NbgraderError as exc:
+            return GradingResult(student, assignment, time.perf_counter() - start, False, str(exc), worker)
+
     WALL_MARGIN = 600  # seconds for nbgrader itself: start-up, kernels starting and stopping, the gradebook
 
     def wall_limit(self, staged: Path, timeouts: dict | None = None) -> float:
@@ -210,15 +410,15 @@ class Course:
         that will run (the submission's and the release's, which normalisation may restore), plus WALL_MARGIN."""
         import nbformat
 
-        from .plugins import load_timeouts, wall_backstop_seconds
+        from .plugins import wall_backstop_seconds
 
-        table = timeouts if timeouts is not None else load_timeouts(self.course / "timeouts.json")
+        table = timeouts if timeouts is not None else self.timeouts()
         total = 0.0
         for path in sorted(staged.glob("*.ipynb")):
-            release = self.root / "assignments" / staged.name / path.name
-            for source in (path, release):
+            for source in (path, None):
                 try:
-                    nb = nbformat.read(source, as_version=4)
+                    nb = (nbformat.read(path, as_version=4) if source is not None
+                          else self.release_notebook(staged.name, path.name))
                 except Exception:  # noqa: BLE001 - staging replaced what cannot be read; be generous anyway
                     continue
                 for cell in nb.cells:
@@ -236,10 +436,10 @@ class Course:
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
-        notebooks = sorted(p.name for p in (self.root / "assignments" / assignment).glob("*.ipynb"))
+        notebooks = self.release_notebook_names(assignment)
         fd = None
         try:
-            fd = os.open(self.course / "submitted", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            fd = os.open(self.submitted_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
             for part in (student, assignment):
                 inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
                 os.close(fd)
@@ -262,7 +462,7 @@ class Course:
         the release, saying why it scores 0."""
         import nbformat
 
-        release = nbformat.read(self.root / "assignments" / assignment / name, as_version=4)
+        release = self.release_notebook(assignment, name)
         if problem is None:
             text = (f"**{name} was not handed in as a regular file** (missing, a link, a folder, or too large), so "
                     "the grader could not read it; this is the released notebook, unanswered.")
@@ -302,7 +502,7 @@ class Course:
         from nbgrader.api import Gradebook, MissingEntry
 
         warnings.filterwarnings("ignore", module="nbgrader.api")
-        with Gradebook(db_url or f"sqlite:///{self.course / 'gradebook.db'}") as gb:
+        with Gradebook(db_url or self.db_url) as gb:
             try:
                 submission = gb.find_submission(assignment, student)
             except MissingEntry:
@@ -313,44 +513,59 @@ class Course:
                         raise NbgraderError(f"{student}/{assignment}: cell {grade.name} has no automatic score")
 
     def _merge(self, results, worker_url: str) -> None:
-        """Copy the grades of these submissions from a worker's gradebook into the course gradebook."""
-        import warnings
+        """Copy these graded submissions from a worker's gradebook into the course gradebook, every field of each
+        replaced (coursekit.course.gradebook), so a rerun leaves nothing of an earlier one."""
+        from .gradebook import merge_submission
 
-        from nbgrader.api import Gradebook
-
-        warnings.filterwarnings("ignore", module="nbgrader.api")  # SQLAlchemy chatter about lazy relationships
-        main_url = f"sqlite:///{self.course / 'gradebook.db'}"
-        with Gradebook(worker_url) as worker, Gradebook(main_url) as main:
-            for r in results:
-                theirs = worker.find_submission(r.assignment, r.student)
-                main.update_or_create_student(r.student)
-                main.update_or_create_submission(r.assignment, r.student, timestamp=theirs.timestamp)
-                for nb in theirs.notebooks:
-                    mine = main.find_submission_notebook(nb.name, r.assignment, r.student)
-                    mine.flagged = nb.flagged
-                    for grade in nb.grades:
-                        target = main.find_grade(grade.name, nb.name, r.assignment, r.student)
-                        target.auto_score = grade.auto_score
-                        target.manual_score = grade.manual_score
-                        target.extra_credit = grade.extra_credit
-                        target.needs_manual_grade = grade.needs_manual_grade
-                    for comment in nb.comments:
-                        target = main.find_comment(comment.name, nb.name, r.assignment, r.student)
-                        target.auto_comment = comment.auto_comment
-                        target.manual_comment = comment.manual_comment
-            main.db.commit()
+        for r in results:
+            merge_submission(worker_url, self.db_url, r.assignment, r.student)
 
     # -------------------------------------------------------------------------------- feedback and export
     def feedback(self, assignment: str, student: str) -> Path:
         # feedback is generated from autograded/ (written by nbgrader alone), never from what a kernel touched
         self.nbgrader("generate_feedback", assignment, "--student", student, "--force")
-        return self.course / "feedback" / student / assignment
+        return self.feedback_dir / student / assignment
 
     def export(self, path: Path | None = None) -> Path:
-        """Write the grades in nbgrader's CSV export format (course/grades.csv by default)."""
+        """Write the grades in nbgrader's CSV export format (grades.csv in the course directory by default)."""
         path = Path(path) if path else self.course / "grades.csv"
         self.nbgrader("export", "--to", str(path))
         return path
+
+
+def load_nbgrader_config(course_dir: Path):
+    """The configuration nbgrader loads when it runs in course_dir: the nbgrader_config.py files of Jupyter's
+    configuration path (lowest priority first), then the course's own. Raises NbgraderError when one fails to
+    load: nbgrader would carry on with its defaults, unsandboxed."""
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config import Config
+    from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
+
+    config = Config()
+    for folder in [*reversed(jupyter_config_path()), str(course_dir)]:
+        try:
+            config.merge(PyFileConfigLoader("nbgrader_config.py", path=folder).load_config())
+        except ConfigFileNotFound:
+            continue
+        except Exception as exc:  # noqa: BLE001 - any failure means nbgrader would run unconfigured
+            raise NbgraderError(f"{Path(folder) / 'nbgrader_config.py'} failed to load: "
+                                f"{type(exc).__name__}: {exc}") from exc
+    return config
+
+
+def sqlite_path(db_url: str) -> Path | None:
+    """The file of an SQLite database URL (sqlite:///PATH); None for any other database."""
+    prefix = "sqlite:///"
+    return Path(db_url[len(prefix):]) if db_url.startswith(prefix) else None
+
+
+def _quiet_gradebook(db_url: str):
+    import warnings
+
+    from nbgrader.api import Gradebook
+
+    warnings.filterwarnings("ignore", module="nbgrader.api")  # SQLAlchemy chatter about lazy relationships
+    return Gradebook(db_url)
 
 
 def notebook_problem(path: Path) -> str | None:

@@ -32,19 +32,29 @@ from pathlib import Path
 
 import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
-from traitlets import Bool, Float, Integer, Unicode
+from traitlets import Bool, Float, Integer, Unicode, default
 
 __all__ = ["cell_timeout", "load_timeouts", "NormaliseNotebook", "ExecuteAndJudge", "ReportEdits", "HideTestCode",
-           "release_differences", "RESTORED_CELL_NOTICE", "EDITED_KEY", "verdict_outputs"]
+           "release_differences", "RESTORED_CELL_NOTICE", "EDITED_KEY", "verdict_outputs", "RELEASE_HISTORY",
+           "record_release", "load_release_history", "release_from_gradebook", "kernel_problem"]
 
 EDITED_KEY = "coursekit_edited"
 COURSE_DIR = Path(__file__).resolve().parents[2] / "course"
 RESTORED_CELL_NOTICE = "# (cell {cell_id} was missing from the submission and was restored by the grader)\n"
+RELEASE_HISTORY = "release_history.json"  # in the course directory, written by every `coursekit release`
 
 
 # -------------------------------------------------------------------------------------------- time limits
 def load_timeouts(path: str | os.PathLike | None = None) -> dict:
-    path = Path(path) if path else Path(os.environ.get("COURSEKIT_TIMEOUTS", COURSE_DIR / "timeouts.json"))
+    """The per-cell CPU-second table: path, else $COURSEKIT_TIMEOUTS; where that is set but empty, a table of
+    $COURSEKIT_DEFAULT_TIMEOUT seconds for every cell (a course without a timeouts.json: the pipeline passes its
+    configured nbgrader timeout); else coursekit's own course/timeouts.json."""
+    if not path and os.environ.get("COURSEKIT_TIMEOUTS") == "" and os.environ.get("COURSEKIT_DEFAULT_TIMEOUT"):
+        seconds = float(os.environ["COURSEKIT_DEFAULT_TIMEOUT"])
+        if seconds <= 0:
+            raise ValueError(f"COURSEKIT_DEFAULT_TIMEOUT must be a positive number of seconds, not {seconds}")
+        return {"default": seconds, "cells": {}}
+    path = Path(path) if path else Path(os.environ.get("COURSEKIT_TIMEOUTS") or COURSE_DIR / "timeouts.json")
     with open(path) as f:
         table = json.load(f)
     if not isinstance(table.get("default"), (int, float)) or table["default"] <= 0:
@@ -116,12 +126,101 @@ def graded_copies(nb, release) -> dict:
     return chosen
 
 
-def release_differences(nb, release) -> list[dict]:
+# ----------------------------------------------------------------------------------------- release history
+def source_digest(source: str) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def load_release_history(path) -> dict:
+    """{assignment: {notebook name (no .ipynb): {grade_id: [digest, ...]}}} of every version released; {} when the
+    course has none yet."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return {}
+    if not isinstance(data, dict) or not isinstance(data.get("assignments"), dict):
+        raise ValueError(f"{path}: not a coursekit release history (no 'assignments' mapping)")
+    return data["assignments"]
+
+
+def record_release(path, assignment: str, release_folder) -> None:
+    """Add the test and read-only cells of a released assignment to the course's release history, so a cell equal
+    to any version the instructor published is never taken for a student's edit (a test fixed after release then
+    runs, fixed, for everyone). Written atomically; earlier versions are kept."""
+    path = Path(path)
+    history = load_release_history(path)
+    notebooks = history.setdefault(assignment, {})
+    for released in sorted(Path(release_folder).glob("*.ipynb")):
+        cells = notebooks.setdefault(released.stem, {})
+        for cell in nbformat.read(released, as_version=4).cells:
+            grade_id = _meta(cell).get("grade_id")
+            if grade_id and (_is_test(cell) or _is_readonly(cell)):
+                digests = cells.setdefault(grade_id, [])
+                if source_digest(cell.source) not in digests:
+                    digests.append(source_digest(cell.source))
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps({"format": 1, "assignments": history}, indent=1, sort_keys=True) + "\n")
+    os.replace(partial, path)
+
+
+def release_from_gradebook(db_url: str, assignment: str, notebook: str):
+    """The released notebook as the gradebook records it (for grading once the release folder is gone): its
+    graded, solution, task and read-only cells in the release's order, with their nbgrader metadata, and its
+    kernelspec. Other cells are not recorded, so they are absent."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+
+    warnings.filterwarnings("ignore", module="nbgrader.api")
+    with Gradebook(db_url) as gb:
+        record = gb.find_notebook(notebook, assignment)
+        points = {c.name: c.max_score for c in record.grade_cells}
+        tasks = {c.name: c.max_score for c in record.task_cells}
+        solutions = {c.name for c in record.solution_cells}
+        cells = []
+        # in the order nbgrader recorded them (the release's; ids are random, not a sequence)
+        for source in record.source_cells:
+            meta = {"grade": source.name in points, "solution": source.name in solutions, "locked": bool(source.locked),
+                    "grade_id": source.name, "schema_version": 3}
+            if source.name in points:
+                meta["points"] = points[source.name]
+            if source.name in tasks:
+                meta.update(task=True, points=tasks[source.name])
+            maker = {"code": nbformat.v4.new_code_cell, "raw": nbformat.v4.new_raw_cell}.get(
+                source.cell_type, nbformat.v4.new_markdown_cell)
+            cell = maker(source.source)
+            cell.metadata["nbgrader"] = meta
+            cells.append(cell)
+        nb = nbformat.v4.new_notebook(cells=cells)
+        if record.kernelspec:
+            nb.metadata["kernelspec"] = json.loads(record.kernelspec)
+    return nb
+
+
+def kernel_problem(nb) -> str | None:
+    """Why coursekit cannot grade this notebook's kernel (None for Python): its sandbox, limits and hidden checks
+    are Python's."""
+    spec = nb.get("metadata", {}).get("kernelspec") or {}
+    language = spec.get("language") or (nb.get("metadata", {}).get("language_info") or {}).get("name") or "python"
+    if str(language).lower() in ("python", "python3"):
+        return None
+    kernel = spec.get("display_name") or spec.get("name") or language
+    return (f"it runs on the {kernel!r} kernel ({language}); coursekit grades notebooks on Python kernels only, "
+            "so nothing was graded")
+
+
+def release_differences(nb, release, history: dict | None = None) -> list[dict]:
     """Test and read-only cells of the release that the notebook lacks or changed (the copy graded_copies picks).
+    history: {grade_id: digests of earlier released versions} (``load_release_history``); a cell equal to one of
+    them was not changed by the student.
 
     Returns one {"grade_id", "kind" ("test" or "read-only"), "reasons" (list of str, empty when missing),
     "missing" (bool)} per such cell. Both the grader and `coursekit check` use this, so they agree.
     """
+    history = history or {}
     mine = {grade_id: nb.cells[index] for grade_id, index in graded_copies(nb, release).items()}
     found = []
     for original in release.cells:
@@ -134,7 +233,7 @@ def release_differences(nb, release) -> list[dict]:
             found.append({"grade_id": grade_id, "kind": kind, "reasons": [], "missing": True})
             continue
         reasons = []
-        if cell.source != original.source:
+        if cell.source != original.source and source_digest(cell.source) not in history.get(grade_id, ()):
             reasons.append("its code was edited")
         if {k: _meta(cell).get(k) for k in _GRADING_KEYS} != {k: _meta(original).get(k) for k in _GRADING_KEYS} \
                 or cell.cell_type != original.cell_type:
@@ -144,9 +243,13 @@ def release_differences(nb, release) -> list[dict]:
     return found
 
 
-def normalise(nb, release, log=None) -> list[str]:
+def normalise(nb, release, log=None, history: dict | None = None) -> list[str]:
     """Make nb's graded structure the release's, in place; returns the grade_ids of test cells whose code was
-    edited (each also marked with EDITED_KEY in its metadata)."""
+    edited (each also marked with EDITED_KEY in its metadata). history: {grade_id: digests of every released
+    version} (``load_release_history``): a test cell equal to an earlier release is not an edit; like every test
+    cell, it runs as the current release has it."""
+    history = history or {}
+
     def warn(*args):
         if log:
             log.warning(*args)
@@ -168,7 +271,8 @@ def normalise(nb, release, log=None) -> list[str]:
             cell.metadata.pop(EDITED_KEY, None)
             continue
         original = released[grade_id]
-        if _is_test(original) and cell.source != original.source:
+        if _is_test(original) and cell.source != original.source \
+                and source_digest(cell.source) not in history.get(grade_id, ()):
             edited.append(grade_id)
             cell.metadata[EDITED_KEY] = True
         else:
@@ -208,15 +312,32 @@ class NormaliseNotebook(NbGraderPreprocessor):
     """Normalise the submitted notebook against the release before anything else runs (see module docstring)."""
 
     release_directory = Unicode(
-        "", help="Folder of the released notebooks, one subfolder per assignment (default: the course's)."
+        "", help="Folder of the released notebooks, one subfolder per assignment (default: the course's). A "
+        "notebook missing there is rebuilt from the gradebook's record of the release."
     ).tag(config=True)
+    release_history = Unicode(
+        "", help=f"The course's {RELEASE_HISTORY} (default: beside the release folder's course/)").tag(config=True)
 
     def preprocess(self, nb, resources):
         assignment = resources["nbgrader"]["assignment"]
         notebook = resources["nbgrader"]["notebook"]
         root = Path(self.release_directory) if self.release_directory else COURSE_DIR.parent / "assignments"
-        release = nbformat.read(root / assignment / f"{notebook}.ipynb", as_version=4)
-        for grade_id in normalise(nb, release, self.log):
+        path = root / assignment / f"{notebook}.ipynb"
+        if path.is_file():
+            release = nbformat.read(path, as_version=4)
+        else:
+            self.log.warning("%s is gone: normalising against the gradebook's record of the release", path)
+            release = release_from_gradebook(resources["nbgrader"]["db_url"], assignment, notebook)
+        history_path = Path(self.release_history) if self.release_history else COURSE_DIR / RELEASE_HISTORY
+        versions = {k: set(v) for k, v in load_release_history(history_path).get(assignment, {}).get(
+            notebook, {}).items()}
+        try:  # the gradebook's record is a released version too (e.g. a release made by stock nbgrader)
+            recorded = release_from_gradebook(resources["nbgrader"]["db_url"], assignment, notebook)
+            for cell in recorded.cells:
+                versions.setdefault(_meta(cell)["grade_id"], set()).add(source_digest(cell.source))
+        except Exception:  # noqa: BLE001 - no record yet: the history file and the release are all there is
+            pass
+        for grade_id in normalise(nb, release, self.log, versions):
             self.log.warning("Test cell %s was edited in the submission: it runs as the instructor wrote it",
                              grade_id)
         return nb, resources
@@ -471,15 +592,19 @@ class ExecuteAndJudge(_Execute):
       a copy of the notebook only, with the assignment's view of coursekit and, for a NumPy-only assignment, no
       torch; no package the assignment's KERNEL_EXCLUDES names. Nothing is copied back from the scratch folder
       except the answers, read without following links.
-    * Limits: each cell may use its CPU seconds from timeouts.json (the kernel's whole process tree), with a
-      wall-clock backstop; ``max_output_bytes`` of output per cell; ``scratch_bytes`` of files in the scratch
-      folder. A kernel over a limit is interrupted, then killed; a dead kernel fails the cells that did not run.
+    * Limits: each cell may use its CPU seconds from timeouts.json (the kernel's whole process tree; without one,
+      the course's configured nbgrader timeout), with a wall-clock backstop; per cell ``max_output_bytes`` of text
+      (streams, errors, text/plain) and, counted apart, ``max_display_bytes`` of rich display data (images, HTML,
+      ...: a cell full of plots is not text); ``scratch_bytes`` of files in the scratch folder. A kernel over a
+      limit is interrupted, then killed; a dead kernel fails the cells that did not run.
     * Judging: after the run, each checked test cell's outputs (whatever the kernel printed or displayed there)
       are replaced by the verdict (``verdict_outputs``). Unchecked test cells are graded the nbgrader way.
     """
 
-    max_output_bytes = Integer(1 << 20, help="Output kept per cell; beyond it the kernel is interrupted."
-                               ).tag(config=True)
+    max_output_bytes = Integer(1 << 20, help="Text output (streams, errors, text/plain) kept per cell; beyond it "
+                               "the kernel is interrupted.").tag(config=True)
+    max_display_bytes = Integer(16 << 20, help="Rich display data (every mimetype but text/plain: images, HTML, "
+                                "...) kept per cell; beyond it the kernel is interrupted.").tag(config=True)
     scratch_bytes = Integer(512 << 20, help="Disk the kernel may fill in its scratch folder.").tag(config=True)
     edited_test_scores_zero = Bool(False, help="An edited test cell scores 0 (default: it runs as the instructor "
                                    "wrote it and keeps what it earns).").tag(config=True)
@@ -495,16 +620,29 @@ class ExecuteAndJudge(_Execute):
                            "check, on a student's machine, runs without one)").tag(config=True)
     _scratch: Path | None = None
 
-    # -- output limit
+    @default("timeout_func")
+    def _wall_backstop_by_default(self):
+        return wall_backstop
+
+    # -- output limits
     def output(self, outs, msg, display_id, cell_index):
-        size = len(json.dumps(msg.get("content", {}), default=str))
-        self._output_bytes = getattr(self, "_output_bytes", 0) + size
-        if self._output_bytes > self.max_output_bytes:
+        content = msg.get("content", {})
+        size = len(json.dumps(content, default=str))
+        data = content.get("data") if isinstance(content, dict) else None
+        rich = sum(len(json.dumps(v, default=str)) for k, v in data.items() if k != "text/plain") \
+            if isinstance(data, dict) else 0
+        self._output_bytes = getattr(self, "_output_bytes", 0) + size - rich
+        self._display_bytes = getattr(self, "_display_bytes", 0) + rich
+        over = [(what, limit) for what, used, limit in (
+            ("text output", self._output_bytes, self.max_output_bytes),
+            ("display data", self._display_bytes, self.max_display_bytes)) if used > limit]
+        if over:
             if not getattr(self, "_output_cut", False):
                 self._output_cut = True
+                what, limit = over[0]
                 outs.append(nbformat.v4.new_output(
                     "stream", name="stdout",
-                    text=f"\n[coursekit: output limit of {self.max_output_bytes:,} bytes reached; the kernel was "
+                    text=f"\n[coursekit: {what} limit of {limit:,} bytes reached; the kernel was "
                          "interrupted and further output dropped]\n"))
                 self.log.warning("Output limit reached in cell %s; interrupting the kernel", cell_index)
                 asyncio.ensure_future(self.km.interrupt_kernel())
@@ -614,7 +752,7 @@ class ExecuteAndJudge(_Execute):
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         self._running_index = cell_index
-        self._output_bytes, self._output_cut = 0, False
+        self._output_bytes, self._display_bytes, self._output_cut = 0, 0, False
         if cell.cell_type != "code" or not cell.source.strip():
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         from nbclient.exceptions import CellTimeoutError
@@ -680,6 +818,8 @@ class ExecuteAndJudge(_Execute):
         info = resources.get("nbgrader", {})
         assignment = info.get("assignment", "")
         student = self.student_override or info.get("student", "") or "student"
+        if (problem := kernel_problem(nb)) is not None:
+            raise ValueError(f"{assignment}/{info.get('notebook', '')}: {problem}")
         course_dir = Path(self.course_directory) if self.course_directory else COURSE_DIR
         module = load_checks(assignment, course_dir)
         self._scratch = make_scratch()

@@ -14,7 +14,7 @@ instead of the kernel itself. That wrapper (still the grader's code, outside the
   the folder of its IPC sockets, and a size-bounded tmpfs at /tmp;
 * its own /dev and /proc, no network (an empty network namespace), its own PID namespace (every process it starts
   dies with it), an empty environment plus an allow-list (PATH, locale, thread counts, matplotlib's config dir,
-  the scratch folder's path);
+  the scratch folder's path, nbgrader's NBGRADER_EXECUTION);
 * an unprivileged user: as root, the kernel drops to a uid of its own (60000 + a number unique to the sandbox) just
   before it starts, so per-user limits (the number of processes above all) hold; otherwise uid 65534 in a user
   namespace; limits on address space, processes, file size, no core dumps.
@@ -134,6 +134,9 @@ def kernel_env(spec: SandboxSpec) -> dict[str, str]:
            "HOME": "/tmp", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib", "MPLBACKEND": "agg",
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
            GRADING_DIR_ENV: str(Path(spec.scratch) / ".grading")}
+    # nbgrader documents it for skipping expensive cells while grading ("autograde", "validate"): not a secret
+    if os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate"):
+        env["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
     if thread_env is not None:
         env.update(thread_env(spec.threads))
     elif spec.threads:
