@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 import tiny_course as tiny
@@ -87,3 +88,42 @@ def test_a_worker_killed_mid_grade_loses_no_grade_and_counts_none_twice(tmp_path
     for student, assignment in pairs:
         assert (course.autograded_dir / student / assignment / f"{tiny.ASSIGNMENT}.ipynb").is_file()
     assert not any((course.course / ".grading-dask").iterdir())
+
+
+@pytest.mark.skipif(not os.sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_nbgrader_children_die_with_the_process_that_started_them(tmp_path):
+    """A killed worker must not leave its nbgrader running: the pipeline starts each nbgrader with
+    _die_with_parent, so killing the parent kills the child too."""
+    import subprocess
+    import sys
+
+    pid_file = tmp_path / "child.pid"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys\n"
+        "from coursekit.course.pipeline import _die_with_parent\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], "
+        "preexec_fn=_die_with_parent)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "child.wait()\n")])
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        # a killed child that nobody reaped yet is a zombie: gone for our purposes
+        try:
+            if "State:\tZ" in Path(f"/proc/{child}/status").read_text():
+                break
+        except FileNotFoundError:  # reaped between the two looks
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the child outlived its killed parent")

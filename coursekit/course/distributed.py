@@ -17,8 +17,8 @@ graded notebooks, which a task writes into its own temporary folder and moves in
 course's .grading-dask folder. Workers also need the same Python environment (coursekit, nbgrader, bubblewrap for
 the sandbox).
 
-A worker killed while grading leaves its nbgrader subprocess running until that notebook is done; it writes only
-into the dead task's temporary folder, which nothing reads.
+A worker killed while grading takes its nbgrader subprocess with it (Linux: the child asks for SIGKILL when its
+parent dies; the sandboxed kernel follows through bubblewrap's --die-with-parent).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -237,7 +238,7 @@ class Course:
             cmd.append(f"--CourseDirectory.submitted_directory={submitted}")
         try:
             done = subprocess.run(cmd, cwd=self.config_dir, env=self._env(db_url, jobs, submitted), capture_output=True,
-                                  text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                                  text=True, timeout=timeout, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         except subprocess.TimeoutExpired as exc:
             raise NbgraderError(f"nbgrader {' '.join(args)} took longer than {timeout:.0f} s") from exc
         if done.returncode != 0:
@@ -566,6 +567,20 @@ def _quiet_gradebook(db_url: str):
 
     warnings.filterwarnings("ignore", module="nbgrader.api")  # SQLAlchemy chatter about lazy relationships
     return Gradebook(db_url)
+
+
+def _die_with_parent() -> None:
+    """In the nbgrader child before exec: on Linux, ask for SIGKILL when the process that started it dies, so a Dask
+    worker (or an instructor's grading run) killed mid-grade leaves no nbgrader behind; its sandboxed kernel follows
+    through bubblewrap's --die-with-parent. Elsewhere a no-op."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
 
 
 def notebook_problem(path: Path) -> str | None:
