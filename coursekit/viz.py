@@ -10,13 +10,43 @@ import math
 
 import numpy as np
 
-__all__ = ["show_images", "show_filters", "show_feature_maps", "plot_curves", "plot_trajectories",
-           "plot_schedules", "plot_conv_geometry", "plot_confusion_matrix", "plot_bars", "show_segmentation"]
+__all__ = ["COURSE_STYLE", "DPI", "use_course_style", "show_images", "show_filters", "show_feature_maps",
+           "plot_curves", "plot_trajectories", "plot_schedules", "plot_conv_geometry", "plot_confusion_matrix",
+           "plot_bars", "show_segmentation"]
+
+# Resolution of the PNGs a notebook shows. The browser draws one image pixel per CSS pixel (96 per inch), so text
+# of s points in the figure is displayed at s * DPI / 96 points.
+DPI = 90
+# The one place the course's text sizes are set, for coursekit's figures and for pyplot figures in the lectures
+# (use_course_style). The smallest, 10 pt, is displayed at 9.4 pt (12.5 px) at DPI; matplotlib's "small" labels
+# and the 7-8 pt sizes used before read as 7-9 px in JupyterLab.
+COURSE_STYLE = {
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+    "legend.title_fontsize": 10,
+    "figure.titlesize": 12,
+    "figure.dpi": DPI,
+    "savefig.dpi": DPI,
+}
+MIN_FONT_SIZE = 10  # the smallest text size (points) any course figure uses; tests/test_viz.py holds every figure to it
+
+
+def use_course_style() -> None:
+    """Apply COURSE_STYLE to matplotlib's defaults. Every coursekit figure calls it; a lecture that draws with pyplot
+    calls it once after importing pyplot (the inline backend sets its own defaults when pyplot loads)."""
+    import matplotlib
+
+    matplotlib.rcParams.update(COURSE_STYLE)
 
 
 def _figure(width, height):
     from matplotlib.figure import Figure
 
+    use_course_style()  # text sizes are read from the defaults when each label is created
     _register_notebook_display()
     return Figure(figsize=(width, height), layout="constrained")
 
@@ -25,7 +55,7 @@ def _figure_png(fig) -> bytes:
     import io
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
+    fig.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
 
 
@@ -48,8 +78,11 @@ def _grid(n, cols):
     return math.ceil(n / cols), cols
 
 
-def show_images(images, titles=None, cols=8, cmap="gray", size=1.4, vmin=None, vmax=None, suptitle=None):
-    """images: (N, H, W) or (N, 1, H, W) array -> a grid of small pictures."""
+def show_images(images, titles=None, cols=8, cmap="gray", size=1.1, vmin=None, vmax=None, suptitle=None):
+    """images: (N, H, W) or (N, 1, H, W) array -> a grid of small pictures, each `size` inches wide.
+
+    Eight of the default size make a row of 790 pixels at DPI: a wider PNG is shrunk to fit the notebook's column,
+    and its labels with it."""
     images = np.asarray(images)
     if images.ndim == 4:
         images = images[:, 0]
@@ -61,7 +94,7 @@ def show_images(images, titles=None, cols=8, cmap="gray", size=1.4, vmin=None, v
         if i < len(images):
             ax.imshow(images[i], cmap=cmap, vmin=vmin, vmax=vmax)
             if titles is not None:
-                ax.set_title(str(titles[i]), fontsize=8)
+                ax.set_title(str(titles[i]), fontsize=MIN_FONT_SIZE)
     if suptitle:
         fig.suptitle(suptitle)
     return fig
@@ -105,7 +138,7 @@ def plot_trajectories(f, paths: dict, xlim=(-2, 2), ylim=(-2, 2), title="optimiz
         path = np.asarray(path)
         ax.plot(path[:, 0], path[:, 1], marker=".", markersize=3, label=label)
     ax.set(xlim=xlim, ylim=ylim, title=title, xlabel="w1", ylabel="w2")
-    ax.legend(fontsize=8)
+    ax.legend()
     return fig
 
 
@@ -130,11 +163,11 @@ def plot_conv_geometry(n, kernel_size, stride=1, padding=0, dilation=1):
         taps = [o * stride - padding + d * dilation for d in range(kernel_size)]
         for t in taps:
             ax.add_patch(_square(t, o, "#4c72b0"))
-        ax.text(-padding - 1.2, o + 0.5, f"out {o}", va="center", ha="right", fontsize=8)
-    ax.text(-padding - 1.2, -0.5, "input", va="center", ha="right", fontsize=8)
+        ax.text(-padding - 1.2, o + 0.5, f"out {o}", va="center", ha="right", fontsize=MIN_FONT_SIZE)
+    ax.text(-padding - 1.2, -0.5, "input", va="center", ha="right", fontsize=MIN_FONT_SIZE)
     ax.set(xlim=(-padding - 4, n + padding + 0.5), ylim=(out + 0.2, -1.2))
     ax.set_title(f"n={n}, k={kernel_size}, s={stride}, p={padding}, d={dilation} -> {out} outputs\n"
-                 "blue: kernel taps, grey: padding", fontsize=10)
+                 "blue: kernel taps, grey: padding", fontsize=MIN_FONT_SIZE + 1)
     ax.axis("off")
     return fig
 
@@ -154,7 +187,8 @@ def plot_confusion_matrix(matrix, class_names=None, title="confusion matrix"):
     ax.set(xticks=range(len(names)), yticks=range(len(names)), xticklabels=names, yticklabels=names,
            xlabel="predicted", ylabel="true", title=title)
     for (i, j), v in np.ndenumerate(matrix):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > matrix.max() / 2 else "black")
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=MIN_FONT_SIZE,
+                color="white" if v > matrix.max() / 2 else "black")
     return fig
 
 
@@ -163,8 +197,7 @@ def plot_bars(values: dict, ylabel="", title="", logy=False):
     ax = fig.subplots()
     ax.bar(list(values), list(values.values()), color="#4c72b0")
     ax.set(ylabel=ylabel, title=title)
-    # 9 pt is the smallest label that stays legible at the lectures' dpi (7 pt read as 7 px in the browser)
-    ax.tick_params(axis="x", rotation=60, labelsize=9)
+    ax.tick_params(axis="x", rotation=60)
     for label in ax.get_xticklabels():
         label.set_horizontalalignment("right")
         label.set_rotation_mode("anchor")
@@ -173,7 +206,7 @@ def plot_bars(values: dict, ylabel="", title="", logy=False):
     return fig
 
 
-def show_segmentation(images, masks, predictions=None, size=1.8, titles=None):
+def show_segmentation(images, masks, predictions=None, size=1.5, titles=None):
     """One column per sample: the image, the true mask, and (optionally) the predicted mask with its errors
     coloured (red: missed, blue: false alarm). Arrays (N, H, W) or (N, 1, H, W), masks binary."""
     images, masks = (np.asarray(a)[:, 0] if np.asarray(a).ndim == 4 else np.asarray(a) for a in (images, masks))
@@ -184,7 +217,7 @@ def show_segmentation(images, masks, predictions=None, size=1.8, titles=None):
         axes[0, j].imshow(images[j], cmap="gray")
         axes[1, j].imshow(masks[j], cmap="gray", vmin=0, vmax=1)
         if titles is not None:
-            axes[0, j].set_title(str(titles[j]), fontsize=8)
+            axes[0, j].set_title(str(titles[j]), fontsize=MIN_FONT_SIZE)
         if predictions is not None:
             pred = np.asarray(predictions)
             pred = (pred[:, 0] if pred.ndim == 4 else pred)[j].astype(bool)

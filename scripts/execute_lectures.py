@@ -7,9 +7,9 @@
 Lectures are stored with outputs so a student can read them without running anything, and so nbval (strict mode,
 in ``make test``) compares a fresh run with what is stored. To keep a rerun identical, every run happens in the
 course kernel with the same thread count (LECTURE_THREADS, also used by ``make test``), a fixed hash seed and the
-notebook's own seeds; the kernelspec and language metadata are normalised so JupyterLab does not rewrite them on
-opening. Each stored notebook records a hash of its cell sources: tests/test_lectures.py fails when a source was
-edited without re-executing (a stale notebook).
+notebook's own seeds; the kernelspec, language metadata and cell ids are stored as JupyterLab writes them, so
+opening a lecture does not modify it (normalise_metadata). Each stored notebook records a hash of its cell
+sources: tests/test_lectures.py fails when a source was edited without re-executing (a stale notebook).
 """
 
 from __future__ import annotations
@@ -50,6 +50,27 @@ def lecture_env(base=None) -> dict:
     return env
 
 
+def normalise_metadata(nb, stem: str) -> None:
+    """Store what JupyterLab writes when the notebook opens in the course kernel, so that opening it changes nothing.
+
+    JupyterLab rewrites `kernelspec` from the kernel it starts and `language_info` from that kernel's kernel_info
+    reply (nbclient has already stored the reply's), and gives every cell an id (nbformat 4.5): a notebook missing
+    any of them is marked modified on opening and autosave rewrites the checkout. Ids are kept once given, and new
+    ones derive from the notebook's name and the cell's position, so a re-run does not renumber them.
+    """
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    taken = {cell.get("id") for cell in nb.cells}
+    for index, cell in enumerate(nb.cells):
+        if not cell.get("id"):
+            salt = 0
+            while (new_id := hashlib.sha256(f"{stem}/{index}/{salt}".encode()).hexdigest()[:8]) in taken:
+                salt += 1
+            cell["id"] = new_id
+            taken.add(new_id)
+        cell.metadata.pop("execution", None)  # execution timing would differ on every run and fill git diffs
+
+
 def execute(path: Path, timeout: int = 600) -> float:
     import nbformat
     from nbclient import NotebookClient
@@ -68,10 +89,8 @@ def execute(path: Path, timeout: int = 600) -> float:
         os.environ.clear()
         os.environ.update(saved)
     seconds = time.perf_counter() - start
-    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    normalise_metadata(nb, path.stem)
     nb.metadata.setdefault("coursekit", {})["source_sha256"] = source_hash(nb)
-    for cell in nb.cells:  # cell ids and execution timing stay out of git diffs
-        cell.metadata.pop("execution", None)
     nbformat.write(nb, path)
     size = path.stat().st_size
     if size > MAX_BYTES:
@@ -104,8 +123,10 @@ def main(argv=None) -> int:
             print(f"{'STALE' if why else 'ok':<6} {path.name}" + (f": {why}" if why else ""))
         return 1 if any(why for _, why in problems) else 0
     for path in paths:
+        load = os.getloadavg()[0]  # times on a shared 2-core machine mean little without the load beside them
         seconds = execute(path)
-        print(f"{path.name:<40} {seconds:6.1f} s   {path.stat().st_size / 1e3:7.0f} kB", flush=True)
+        print(f"{path.name:<40} {seconds:6.1f} s   {path.stat().st_size / 1e3:7.0f} kB   load before {load:.1f}",
+              flush=True)
     return 0
 
 

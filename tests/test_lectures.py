@@ -70,4 +70,60 @@ def test_lecture_metadata_is_what_jupyterlab_writes(path):
     nb = nbformat.read(path, as_version=4)
     assert nb.metadata.get("kernelspec") == execute_lectures.KERNELSPEC
     info = nb.metadata.get("language_info", {})
-    assert info.get("name") == "python" and info.get("version") and info.get("codemirror_mode"), info
+    assert set(info) >= {"codemirror_mode", "file_extension", "mimetype", "name", "nbconvert_exporter",
+                         "pygments_lexer", "version"}, info
+    assert (nb.nbformat, nb.nbformat_minor) == (4, 5)
+    ids = [cell.get("id") for cell in nb.cells]
+    assert all(ids) and len(set(ids)) == len(ids), "every cell needs its own id (JupyterLab adds missing ones)"
+    assert not any("execution" in cell.metadata for cell in nb.cells)
+
+
+def test_the_lectures_kernel_is_the_one_make_install_registers():
+    from coursekit.kernel import DISPLAY_NAME, KERNEL_NAME
+
+    assert execute_lectures.KERNELSPEC == {"name": KERNEL_NAME, "display_name": DISPLAY_NAME, "language": "python"}
+
+
+@pytest.fixture(scope="module")
+def course_kernel_language_info():
+    """language_info from the kernel_info reply of a freshly started course kernel: what JupyterLab stores."""
+    from jupyter_client.kernelspec import NoSuchKernel
+    from jupyter_client.manager import start_new_kernel
+
+    try:
+        manager, client = start_new_kernel(kernel_name=execute_lectures.KERNELSPEC["name"], startup_timeout=60)
+    except NoSuchKernel:
+        pytest.skip("the course kernel is not installed (make install runs: coursekit kernel install)")
+    try:
+        reply = client.kernel_info(reply=True, timeout=30)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    return reply["content"]["language_info"]
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=[p.name for p in LECTURES])
+def test_opening_in_the_course_kernel_leaves_the_metadata_unchanged(path, course_kernel_language_info):
+    nb = nbformat.read(path, as_version=4)
+    reopened = nbformat.from_dict(nbformat.reads(nbformat.writes(nb), as_version=4))
+    reopened.metadata["language_info"] = course_kernel_language_info
+    reopened.metadata["kernelspec"] = dict(execute_lectures.KERNELSPEC)
+    assert reopened.metadata == nb.metadata
+
+
+def test_normalising_gives_new_cells_stable_ids_and_keeps_old_ones():
+    cells = [nbformat.v4.new_code_cell("1"), nbformat.v4.new_markdown_cell("x"), nbformat.v4.new_code_cell("2")]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.nbformat_minor = 4
+    for cell in nb.cells:
+        cell.pop("id", None)
+    nb.cells[1]["id"] = "kept"
+    nb.cells[2].metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00Z"}
+    again = nbformat.from_dict(nbformat.reads(nbformat.writes(nb), as_version=4))
+    execute_lectures.normalise_metadata(nb, "lecture")
+    execute_lectures.normalise_metadata(again, "lecture")
+    ids = [cell["id"] for cell in nb.cells]
+    assert ids[1] == "kept" and len(set(ids)) == 3 and ids == [cell["id"] for cell in again.cells]
+    assert nb.nbformat_minor == 5 and nb.metadata["kernelspec"] == execute_lectures.KERNELSPEC
+    assert "execution" not in nb.cells[2].metadata
+    nbformat.validate(nb)

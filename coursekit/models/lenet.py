@@ -7,7 +7,7 @@ from torch import nn
 
 
 class LeNet5(nn.Module):
-    """conv 5x5 (6) - pool - conv 5x5 (16) - pool - fc 120 - fc 84 - fc num_classes.
+    """Conv2d 5x5 (6) - MaxPool2d - Conv2d 5x5 (16) - MaxPool2d - Linear 120 - Linear 84 - Linear num_classes.
 
     Takes (N, in_channels, 28, 28) images: the first convolution pads by 2, so 28x28 digits meet the 32x32
     geometry of the paper (feature maps 28 -> 14 -> 10 -> 5).
