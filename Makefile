@@ -16,7 +16,7 @@ PYTEST_ARGS    ?=
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.coursekit-installed
 
-.PHONY: all install sandbox test test-fast lint course lab doctor bench lectures clean
+.PHONY: all install sandbox browser test test-browser test-fast lint course lab doctor bench lectures clean
 
 all: test
 
@@ -39,6 +39,15 @@ sandbox:
 	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; } >/dev/null 2>&1 \
 	  || echo "could not install bubblewrap here: autograding will refuse to run until it is (see make doctor)"; }
 
+# Debian's chromium for the browser tests (tests/browser), driven by Playwright from the dev extra. Playwright's own
+# `playwright install` is never used: it downloads browsers from a site that may be unreachable.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing chromium (the browser tests' browser)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+	  || echo "could not install chromium here: the browser tests will be skipped (apt-get install chromium)"; }
+
 lint: $(STAMP)
 	$(BIN)/ruff check coursekit tests benchmarks examples course scripts
 
@@ -47,23 +56,29 @@ lint: $(STAMP)
 # outputs must match the stored ones, up to the sanitizers in lectures/nbval_sanitize.cfg.
 NBVAL_ARGS := --nbval --nbval-sanitize-with lectures/nbval_sanitize.cfg
 
-test: $(STAMP) sandbox lint
+test: $(STAMP) sandbox browser lint
 	$(BIN)/python -m pytest tests lectures $(NBVAL_ARGS) $(PYTEST_ARGS)
 
 # Re-execute the lectures and store them with their outputs (seeded, fixed thread count); commit the result.
 lectures: $(STAMP)
 	$(BIN)/python scripts/execute_lectures.py
 
+# JupyterLab and the formgrader in headless Chromium; screenshots in $$COURSEKIT_SCREENSHOTS (.browser-screenshots/)
+test-browser: $(STAMP) sandbox browser
+	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
+
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest tests -m "not slow and not notebooks" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -m "not slow and not notebooks and not browser" $(PYTEST_ARGS)
 
 course: $(STAMP) sandbox
 	$(BIN)/coursekit doctor
 	$(BIN)/coursekit course
 
-# the venv's tools first on PATH: nbgrader's formgrader runs alembic by name
+# Started in the repository root, where nbgrader_config.py hands the formgrader, the Assignment List and Validate the
+# course's configuration; the venv's tools first on PATH (the formgrader runs alembic by name);
+# jupyter_server_config.py makes Validate run `coursekit check`. tests/browser starts JupyterLab the same way.
 lab: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --notebook-dir=.
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir=. --config=jupyter_server_config.py
 
 doctor: $(STAMP)
 	$(BIN)/coursekit doctor
