@@ -219,12 +219,77 @@ for folder in ("/tmp", "."):
             break
 """
 
+# Assignment 4's measurement probes, answered the cheap way: grading.answer replaced by code that
+# writes what each probe "should" say without running the student's functions on the grader's inputs: the
+# initial weights echoed back as "unchanged", zeros of the right shape as outputs, parameter counts by arithmetic on
+# the case, and a nearest-neighbour vote on raw pixels as the linear probe. The rest of the notebook is the honest
+# reference, so only the probes of Parts 3-6 (2 + 2 + 2 + 2 + 3 points) should be lost: 21 - 11 = 10. (grading.record
+# carries only Part 1's table, an answer rather than a measurement: nothing to forge there.)
+FORGES_PROBES = """
+import numpy as np
+from coursekit import grading
+
+_honest_answer = grading.answer
+
+
+def _head(case):
+    state = case["state"]
+    frozen = case["freeze_features"]
+    count = sum(v.size for k, v in state.items() if not (frozen and k.startswith("features")))
+    count += case["head_weight"].size + case["head_bias"].size - state["classifier.6.weight"].size - state[
+        "classifier.6.bias"].size
+    return {"logits": np.zeros((2, case["num_classes"]), np.float32), "trainable": int(count)}
+
+
+def _freeze(case):
+    state = case["state"]
+    return {"head": [state["1.weight"], state["1.bias"]], "logits": np.zeros((len(case["probe"]), case["classes"])),
+            "returned": np.zeros((len(case["probe"]), case["width"]))}
+
+
+def _extract(case):
+    return np.zeros((len(case["images"]), 2 * [64, 128, 256][case["block"] - 1]), np.float32)
+
+
+def _probe(case):
+    train = case["train_images"].reshape(len(case["train_images"]), -1).astype(np.float32)
+    test = case["test_images"].reshape(len(case["test_images"]), -1).astype(np.float32)
+    nearest = ((test[:, None] - train[None]) ** 2).sum(-1).argmin(1)
+    return case["train_labels"][nearest]
+
+
+def _finetune(case):
+    return {"head": [case["head_weight"], case["head_bias"]], "logits": np.zeros((len(case["probe"]), 10))}
+
+
+FORGED = {"a4-head": _head, "a4-freeze": _freeze, "a4-extract": _extract, "a4-probe": _probe,
+          "a4-finetune": _finetune}
+
+
+def _forged_answer(grade_id, fn):
+    if grade_id not in FORGED:
+        return _honest_answer(grade_id, fn)
+    try:
+        folder = grading._grading_dir() / "answers" / grade_id
+        all_cases = grading.cases(grade_id)
+    except (RuntimeError, TypeError):
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, case in enumerate(all_cases):
+        (folder / f"{index}.npz").write_bytes(grading.encode_value({"value": FORGED[grade_id](case)}))
+
+
+grading.answer = _forged_answer
+"""
+A4 = ("a4_vgg_transfer", "vgg_transfer")
+
 EXPECTED = {
     "a1_conv_arithmetic": {
         "steals_reference": 17, "torch_in_numpy": 17, "links_beside": 20, "plants_links": 18,
         "prints_grader_text": 20, "hooks_cheat": 0, "kills_after_answer": 2, "huge_files": 20,
         "normalised": 20,
     },
+    A4[0]: {"forges_probes": 10},
 }
 
 
@@ -285,6 +350,8 @@ def add_samples(out: dict, helpers: dict) -> None:
     }
     for student, nb in samples.items():
         out.setdefault(student, {})[A1] = nb
+    if (helpers["ROOT"] / "assignments" / A4[0]).is_dir():
+        out.setdefault("forges_probes", {})[A4] = insert_after(solved(*A4), "a4-setup", FORGES_PROBES)
 
 
 def _replace_cell(nb, grade_id, code, keep):

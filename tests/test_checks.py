@@ -582,6 +582,23 @@ def test_training_tiers_are_above_a_brightness_threshold(grade_id):
     assert verdict.score == 0.0 and "shape" in verdict.message
 
 
+def test_training_tiers_are_above_a_pipeline_that_does_not_learn():
+    """The strongest non-learning segmentation we built in torch ops (course/checks/a3_unet.py's
+    non_learning_baseline: 0.891-0.897 on six held-out draws) earns neither tier, with room to spare on every draw."""
+    import runpy
+
+    pytest.importorskip("torch")
+    a3 = runpy.run_path(str(COURSE / "checks" / "a3_unet.py"))
+    lowest = min(a3["TIERS"].values())
+    for seed in (11, 12345, 777777):
+        images, masks = a3["held_out"](seed)
+        dice = a3["dice_score"](a3["non_learning_baseline"](images), masks)
+        assert 0.85 < dice < lowest - 0.01, (seed, dice)  # it is strong (above the old 0.85 tier), and still below
+        for grade_id in a3["TIERS"]:
+            verdict, _ = grade("a3_unet", grade_id, lambda c: a3["non_learning_baseline"](c["images"]), seed=seed)
+            assert verdict.score == 0.0, verdict.message
+
+
 NUMPY_ONLY = ["a1_conv_arithmetic", "a2_batchnorm"]
 WITHOUT_TORCH = r"""
 import re, sys

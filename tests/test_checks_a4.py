@@ -119,6 +119,31 @@ def test_blank_scores_zero(samples, checks, tmp_path, monkeypatch):
     assert all(earned == 0 for earned in _points(scores).values()), _points(scores)
 
 
+def test_forged_probe_answers_score_zero(samples, checks, tmp_path, monkeypatch):
+    """course/hostile_submissions.py's forges_probes: the honest reference with grading.answer replaced by code that
+    writes what each probe of Parts 3-6 "should" say (echoed initial weights, zeros of the right shapes, counts by
+    arithmetic on the case, a nearest-neighbour vote on pixels). Those probes earn nothing; the rest keeps its
+    points."""
+    from coursekit import grading
+
+    hostile = runpy.run_path(str(ROOT / "course" / "hostile_submissions.py"))
+    nb = json.loads(json.dumps(samples["reference"]))
+    nb = nbformat.from_dict(nb)
+    index = next(i for i, c in enumerate(nb.cells) if _meta(c).get("grade_id") == "a4-setup")
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(hostile["FORGES_PROBES"]))
+    # the forgery replaces the module's helpers; monkeypatch puts the real ones back after the test
+    monkeypatch.setattr(grading, "answer", grading.answer)
+    monkeypatch.setattr(grading, "record", grading.record)
+    scores = grade(nb, checks, tmp_path, monkeypatch)
+    forged = {"a4-head", "a4-freeze", "a4-extract", "a4-probe", "a4-finetune"}
+    assert {g: p for g, p in _points(scores).items() if g in forged} == dict.fromkeys(forged, 0.0), \
+        {g: v.message for g, (_, _, v) in scores.items()}
+    assert {g: p for g, p in _points(scores).items() if g not in forged} == \
+        {g: p for g, p in _full(scores).items() if g not in forged}
+    full = sum(_full(scores).values()) + 6  # Part 7 (slow, not run here) is honest work: its 6 points stay
+    assert full - sum(_full(scores)[g] for g in forged) == hostile["EXPECTED"][ASSIGNMENT]["forges_probes"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("student, cell, earned, named", [
     ("wrong_channel_order", "a4-preprocess", 2.0, "BGR"),

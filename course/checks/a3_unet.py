@@ -6,8 +6,12 @@ with a seed from the grader's secret generator, and returns its segmentation; th
 is computed here.
 
 The tiers: the best single brightness threshold, chosen with the held-out masks themselves, reaches a Dice of
-0.81-0.83 on these images (measured over several held-out draws), so the lowest tier sits above it at 0.85 and a
-method that does not learn scores nothing for training.
+0.81-0.83 on these images, and the best pipeline without learning we could build in torch ops (non_learning_baseline:
+smoothing, illumination plane removed, a threshold, an opening) 0.891-0.897 on six held-out draws, so the lowest tier
+sits above it at 0.915 and a method that does not learn scores nothing for training. The reference recipe (the
+solution's UNet, 5 epochs) reached 0.947-0.951 on the same six draws, so the upper tier sits at 0.93; the
+`undertrained` sample (a tiny UNet, 2 epochs) reached 0.890-0.896 here (0.886-0.889 in an earlier run) and earns
+neither, like a pipeline that does not learn (measured on a 2-core AMD EPYC under load; see tests/test_checks.py).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ KERNEL_HIDES = {
 KERNEL_EXCLUDES = ["scipy", "skimage", "sklearn"]
 KERNEL_TORCH = True  # the assignment builds on torch.nn
 
-TIERS = {"a3-train-80": 0.85, "a3-train-90": 0.90}
+TIERS = {"a3-train-80": 0.915, "a3-train-90": 0.93}  # grade ids keep their first tiers' names
 HELD_OUT_IMAGES = 128
 
 
@@ -354,6 +358,26 @@ def held_out(seed: int, n: int = HELD_OUT_IMAGES):
     return images, masks
 
 
+def non_learning_baseline(images: np.ndarray) -> np.ndarray:
+    """The strongest segmentation without learning that we know, in torch ops only (what a kernel without
+    scikit-image or scipy can build): a 3x3 mean filter, each image's illumination plane fitted by least squares and
+    taken away, a fixed threshold, and a 3x3 opening that removes the debris. Its four settings were the best of a
+    grid of about 700 pipelines (local mean, top-hat or plane background, window sizes, thresholds, openings and
+    closings) on the notebook's own validation images (seed 1); it reaches a Dice of 0.891-0.897 on held-out
+    draws. The training tiers sit above it, so a submission that does not learn scores nothing there."""
+    from torch.nn import functional as F
+
+    x = torch.from_numpy(np.asarray(images, dtype=np.float32))
+    x = F.avg_pool2d(F.pad(x, [1, 1, 1, 1], mode="replicate"), 3, 1)
+    n, _, h, w = x.shape
+    yy, xx = torch.meshgrid(torch.linspace(-0.5, 0.5, h), torch.linspace(-0.5, 0.5, w), indexing="ij")
+    design = torch.stack([torch.ones_like(yy), yy, xx], -1).reshape(-1, 3)
+    plane = torch.linalg.lstsq(design.expand(n, -1, -1), x.reshape(n, -1, 1)).solution
+    mask = (x - (design @ plane).reshape(n, 1, h, w) > 0.125).float()
+    mask = F.max_pool2d(-F.max_pool2d(-mask, 3, 1, 1), 3, 1, 1)  # opening: erosion, then dilation
+    return mask.numpy() > 0.5
+
+
 def dice_score(pred, masks) -> float:
     total = pred.sum() + masks.sum()
     return 1.0 if total == 0 else float(2 * np.logical_and(pred, masks).sum() / total)
@@ -380,7 +404,7 @@ def _training_check(grade_id: str):
             if pred.shape != masks.shape:
                 return Verdict(0.0, f"{what} has shape {pred.shape}, the masks {masks.shape}")
             score = dice_score(pred.astype(bool), masks)
-            message = f"Dice on {len(images)} held-out images: {score:.3f} (this test needs at least {tier:.2f})"
+            message = f"Dice on {len(images)} held-out images: {score:.3f} (this test needs at least {tier:g})"
             if score < tier:
                 hint = ("train longer, or check the loss and that the model returns logits (no sigmoid at the end)"
                         if score < TIERS["a3-train-80"] else "")
