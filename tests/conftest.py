@@ -2,6 +2,10 @@ import os
 
 import pytest
 
+# nbgrader's own notebooks, shipped as test data for tests/test_foreign_course.py: graded there, never collected by
+# nbval (they are submissions with unanswered cells, not notebooks meant to run top to bottom)
+collect_ignore = ["data"]
+
 try:
     from hypothesis import HealthCheck, settings
 

@@ -202,7 +202,9 @@ def instructor_lab(graded_course):
 
 
 # ----------------------------------------------------------------------------------------------- the browser
-@pytest.fixture(scope="session")
+# module scope, not session: Playwright's sync API keeps an asyncio loop running in the main thread while it is
+# open, and later tests of the suite (nbclient, asyncio.run) must find no running loop
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
