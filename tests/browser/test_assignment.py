@@ -67,13 +67,18 @@ def coursekit_check(path) -> str:
     return done.stdout
 
 
+def validate_sample(student_lab, page, sample: str, folder: str):
+    """Copy A1's `sample` submission into the lab's `folder` and press Validate: (its path, the dialog's text)."""
+    work = student_lab.root / folder / "conv_arithmetic.ipynb"
+    work.parent.mkdir(exist_ok=True)
+    shutil.copyfile(REPO / f"course/submitted/{sample}/a1_conv_arithmetic/conv_arithmetic.ipynb", work)
+    return work, validate_in_browser(page, student_lab, f"{folder}/conv_arithmetic.ipynb")
+
+
 @pytest.mark.slow
 def test_validate_shows_what_coursekit_check_says(student_lab, page):
     # a sample with one realistic mistake: conv_output_size off by one, the other parts right
-    work = student_lab.root / "my_work" / "conv_arithmetic.ipynb"
-    work.parent.mkdir(exist_ok=True)
-    shutil.copyfile(REPO / "course/submitted/off_by_one/a1_conv_arithmetic/conv_arithmetic.ipynb", work)
-    shown = validate_in_browser(page, student_lab, "my_work/conv_arithmetic.ipynb")
+    work, shown = validate_sample(student_lab, page, "off_by_one", "my_work")
     expected = coursekit_check(work)
     verdicts = [line.strip() for line in expected.splitlines() if re.match(r"\s+(pass|FAIL|TODO|ERROR)\s", line)]
     failing = [line for line in verdicts if not line.startswith("pass")]
@@ -89,10 +94,7 @@ def test_validate_shows_what_coursekit_check_says(student_lab, page):
 
 @pytest.mark.slow
 def test_validate_reports_success_for_the_reference_solution(student_lab, page):
-    work = student_lab.root / "reference_work" / "conv_arithmetic.ipynb"
-    work.parent.mkdir(exist_ok=True)
-    shutil.copyfile(REPO / "course/submitted/reference/a1_conv_arithmetic/conv_arithmetic.ipynb", work)
-    shown = validate_in_browser(page, student_lab, "reference_work/conv_arithmetic.ipynb")
+    work, shown = validate_sample(student_lab, page, "reference", "reference_work")
     assert "passes all the tests" in shown, shown
     assert "FAIL" not in coursekit_check(work)
     assert not page.console_errors, page.console_errors
