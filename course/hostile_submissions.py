@@ -283,12 +283,74 @@ grading.answer = _forged_answer
 """
 A4 = ("a4_vgg_transfer", "vgg_transfer")
 
+# Assignment 3, Part 3 without running the network: grading.answer replaced for the three network cells by answers
+# made from the cases themselves. The parameter count is arithmetic on the weights sent, every layer's output is
+# that layer (torch's own conv, transposed conv and batch norm) applied to an input of the right shape, consistent
+# layer by layer, and the output is zeros. The notebook's UNet is the honest one and trains, so only Part 3's five
+# points should be lost: 19 - 5 = 14.
+FORGES_NETWORK = """
+import numpy as np
+import torch
+import torch.nn.functional as F
+from coursekit import grading
+
+_honest_answer = grading.answer
+
+
+def _layer(layer, x, train):
+    w = torch.as_tensor(layer["weight"])
+    b = None if layer.get("bias") is None else torch.as_tensor(layer["bias"])
+    if layer["type"] == "Conv2d":
+        return F.conv2d(x, w, b, padding=w.shape[-1] // 2)
+    if layer["type"] == "ConvTranspose2d":
+        return F.conv_transpose2d(x, w, b, stride=2)
+    return F.batch_norm(x, torch.as_tensor(layer["running_mean"]), torch.as_tensor(layer["running_var"]), w, b,
+                        training=train)
+
+
+def _network(case):
+    x = torch.as_tensor(case["x"])
+    inputs, outputs = [], []
+    for layer in case["layers"]:
+        w = layer["weight"]
+        channels = w.shape[0] if layer["type"] == "BatchNorm2d" else w.shape[1 if layer["type"] == "Conv2d" else 0]
+        given = torch.randn(x.shape[0], channels, *x.shape[2:], dtype=torch.float64)
+        inputs.append(given)
+        outputs.append(_layer(layer, given, case["train"]))
+    count = sum(np.size(layer[k]) for layer in case["layers"] for k in ("weight", "bias") if layer.get(k) is not None)
+    out = torch.zeros(x.shape[0], case["out_channels"], *x.shape[2:], dtype=torch.float64)
+    answer = {"parameters": int(count), "inputs": inputs, "outputs": outputs, "out": out}
+    if "grad_output" in case:
+        answer["grad_x"] = torch.zeros_like(x)
+        answer["grads"] = [[np.zeros_like(layer[k]) for k in ("weight", "bias") if layer.get(k) is not None]
+                           for layer in case["layers"]]
+    return answer
+
+
+def _forged_answer(grade_id, fn):
+    if grade_id not in ("a3-params", "a3-valid", "a3-same"):
+        return _honest_answer(grade_id, fn)
+    try:
+        folder = grading._grading_dir() / "answers" / grade_id
+        all_cases = grading.cases(grade_id)
+    except (RuntimeError, TypeError):
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, case in enumerate(all_cases):
+        (folder / f"{index}.npz").write_bytes(grading.encode_value({"value": _network(case)}))
+
+
+grading.answer = _forged_answer
+"""
+A3 = ("a3_unet", "unet_segmentation")
+
 EXPECTED = {
     "a1_conv_arithmetic": {
         "steals_reference": 17, "torch_in_numpy": 17, "links_beside": 20, "plants_links": 18,
         "prints_grader_text": 20, "hooks_cheat": 0, "kills_after_answer": 2, "huge_files": 20,
         "normalised": 20,
     },
+    A3[0]: {"forges_network": 14},
     A4[0]: {"forges_probes": 10},
 }
 
@@ -350,6 +412,8 @@ def add_samples(out: dict, helpers: dict) -> None:
     }
     for student, nb in samples.items():
         out.setdefault(student, {})[A1] = nb
+    if (helpers["ROOT"] / "assignments" / A3[0]).is_dir():
+        out.setdefault("forges_network", {})[A3] = insert_after(solved(*A3), "a3-setup", FORGES_NETWORK)
     if (helpers["ROOT"] / "assignments" / A4[0]).is_dir():
         out.setdefault("forges_probes", {})[A4] = insert_after(solved(*A4), "a4-setup", FORGES_PROBES)
 

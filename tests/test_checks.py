@@ -228,42 +228,61 @@ def _unet_size(c, raise_errors=True):
     return size
 
 
-def _unet(c, padding, bias_with_bn=False):
+def _student_unet(c, **mistakes):
+    """A UNet written as a student would (its own attribute names, created shallowest-first), with mistakes."""
     torch = _torch()
-    from coursekit.models import UNet
+    nn = torch.nn
+    padding, batch_norm = c["padding"], c["batch_norm"] and not mistakes.get("batch_norm_ignored")
+    pad = 1 if (padding == "same" or mistakes.get("padded_valid")) else 0
 
-    with torch.device("meta"):
-        model = UNet(c["in_channels"], c["out_channels"], base_channels=c["base_channels"], depth=c["depth"],
-                     padding=padding, batch_norm=c.get("batch_norm", False))
-    count = sum(p.numel() for p in model.parameters())
-    if bias_with_bn and c.get("batch_norm"):
-        count += sum(m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.bias is None)
-    return count
+    def double_conv(c_in, c_out):
+        layers = []
+        for k, ch in enumerate((c_in, c_out)):
+            layers.append(nn.Conv2d(ch, c_out, 3, padding=pad, bias=not batch_norm or mistakes.get("bias_with_bn")))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c_out))
+            if not (k == 0 and mistakes.get("no_inner_relu")):
+                layers.append(nn.ReLU())
+        return nn.Sequential(*layers)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            widths = [c["base_channels"] * 2 ** i for i in range(c["depth"] + 1)]
+            self.enc = nn.ModuleList([double_conv(i, o) for i, o in zip([c["in_channels"]] + widths[:-2],
+                                                                          widths[:-1])])
+            self.mid = double_conv(widths[-2], widths[-1])
+            # registered shallowest-first, used deepest-first: only the call order lines up with the specification
+            self.ups = nn.ModuleList([nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+                                      for i in range(c["depth"])])
+            self.decs = nn.ModuleList([double_conv(widths[i + 1], widths[i]) for i in range(c["depth"])])
+            self.out = nn.Conv2d(widths[0], c["out_channels"], 1)
+
+        def forward(self, x):
+            skips = []
+            for block in self.enc:
+                x = block(x)
+                skips.append(x)
+                x = nn.functional.max_pool2d(x, 2)
+            x = self.mid(x)
+            for i in reversed(range(c["depth"])):
+                x = self.ups[i](x)
+                skip = skips[i]
+                top, left = (skip.shape[-2] - x.shape[-2]) // 2, (skip.shape[-1] - x.shape[-1]) // 2
+                skip = skip[..., top: top + x.shape[-2], left: left + x.shape[-1]]
+                skip = skip.detach() if mistakes.get("detached_skips") else skip
+                x = self.decs[i](torch.cat([x, skip] if mistakes.get("x_first") else [skip, x], dim=1))
+            x = self.out(x)
+            return torch.sigmoid(x) if mistakes.get("sigmoid_head") else x
+
+    return Net()
 
 
-def _valid_shape(c, same_size=False):
-    torch = _torch()
-    from coursekit.models import UNet
+def _network(c, **mistakes):
+    from coursekit import grading
 
-    with torch.device("meta"):
-        model = UNet(c["in_channels"], c["out_channels"], base_channels=c["base_channels"], depth=c["depth"],
-                     padding="valid")
-        shape = tuple(model(torch.empty(c["batch"], c["in_channels"], c["size"], c["size"])).shape)
-    return shape[:2] + (c["size"], c["size"]) if same_size else shape
-
-
-def _same(c, batch_norm_override=None):
-    torch = _torch()
-    from coursekit.models import UNet
-
-    batch_norm = c["batch_norm"] if batch_norm_override is None else batch_norm_override
-    torch.manual_seed(c["seed"])
-    model = UNet(c["in_channels"], c["out_channels"], base_channels=4, depth=c["depth"], batch_norm=batch_norm)
-    out = model(torch.from_numpy(c["x"]))
-    out.square().mean().backward()
-    return {"shape": tuple(out.shape),
-            "batch_norm_layers": sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()),
-            "no_gradient": [n for n, p in model.named_parameters() if p.grad is None]}
+    model = _student_unet(c, **mistakes)
+    return grading.run_with_weights(model, c["x"], c["layers"], train=c["train"], grad_output=c.get("grad_output"))
 
 
 def _dice(c, sigmoid=True):
@@ -323,9 +342,9 @@ REFERENCE = {
         "a3-crop": _center_crop,
         "a3-concat": _concat,
         "a3-sizes": _unet_size,
-        "a3-params": lambda c: _unet(c, c["padding"]),
-        "a3-valid": _valid_shape,
-        "a3-same": _same,
+        "a3-params": _network,
+        "a3-valid": _network,
+        "a3-same": _network,
         "a3-dice": _dice,
     },
 }
@@ -376,9 +395,9 @@ BUGS = {  # grade_id -> (what the bug is, answer); each must cost points
     "a3-crop": ("crop start rounded up", _crop_off_by_one),
     "a3-concat": ("x before the skip", lambda c: _concat(c, skip_first=False)),
     "a3-sizes": ("no ValueError for an odd size", lambda c: _unet_size(c, raise_errors=False)),
-    "a3-params": ("convolutions keep their bias with batch norm", lambda c: _unet(c, c["padding"], bias_with_bn=True)),
-    "a3-valid": ("padded convolutions (the output keeps the input's size)", lambda c: _valid_shape(c, same_size=True)),
-    "a3-same": ("batch_norm ignored", lambda c: _same(c, batch_norm_override=False)),
+    "a3-params": ("convolutions keep their bias with batch norm", lambda c: _network(c, bias_with_bn=True)),
+    "a3-valid": ("padded convolutions (the output keeps the input's size)", lambda c: _network(c, padded_valid=True)),
+    "a3-same": ("batch_norm ignored", lambda c: _network(c, batch_norm_ignored=True)),
     "a3-dice": ("forgot the sigmoid", lambda c: _dice(c, sigmoid=False)),
 }
 

@@ -1,9 +1,10 @@
 """Checks of Assignment 3, UNet segmentation: the grader's side of every test cell.
 
-Expected values come from coursekit's UNet (parameter counts and output shapes, built on the meta device) and its
-NumPy Dice loss, run here in the grader's process. For the training tiers the kernel gets held-out images, drawn
-with a seed from the grader's secret generator, and returns its segmentation; the masks stay here and the Dice
-is computed here.
+Expected values are computed here, in the grader's process: crops, joins and sizes directly; the network (Part 3)
+by running the grader's weights through coursekit's UNet and checking, step by step, the trace of the student's
+network run with the same weights in the kernel; Dice with coursekit's NumPy Dice loss. For the training tiers the
+kernel gets held-out images, drawn with a seed from the grader's secret generator, and returns its segmentation;
+the masks stay here and the Dice is computed here.
 
 The tiers: the best single brightness threshold, chosen with the held-out masks themselves, reaches a Dice of
 0.81-0.83 on these images, and the best pipeline without learning we could build in torch ops (non_learning_baseline:
@@ -24,6 +25,7 @@ from coursekit.course.checks import first_problem as _first
 from coursekit.course.checks import score_parts as _score
 from coursekit.course.checks import unusable as _unusable  # shared helpers under the names used below
 from coursekit.data import SyntheticShapesSegmentation
+from coursekit.grading import LAYER_TENSORS, layers_in_call_order
 from coursekit.models import UNet as ReferenceUNet
 from coursekit.nn.functional.losses import dice_loss
 
@@ -186,34 +188,237 @@ def sizes(rng):
 
 
 # -------------------------------------------------------------------------------------- Part 3: the network
-def _reference_model(case, padding):
-    with torch.device("meta"):
-        return ReferenceUNet(case["in_channels"], case["out_channels"], base_channels=case["base_channels"],
-                             depth=case["depth"], padding=padding, batch_norm=case.get("batch_norm", False))
+# The student's UNet runs in the kernel with weights the grader drew, on the grader's secret input, and sends back
+# what every layer received and gave (grading.run_with_weights). Here the same weights go into coursekit's UNet,
+# and the trace is checked step by step: each layer's input must be what the specification makes of the earlier
+# layers' outputs (the wiring), and each layer's output what that layer makes of its input. A correct trace is a
+# run of the specified network from the secret input to the output, so none of it can be written down without
+# computing the network; and the first step that differs tells the student where their network departs.
+# The student's crop_and_concat is swapped for a correct one while Part 3 runs (in the hidden test), so that a crop
+# mistake costs its points once, in Part 1.
+FORWARD_TOLERANCE = {"rtol": 1e-5, "atol": 1e-7}  # float64 both sides; the room is for a float32 step
+
+
+def _reference_model(case, padding=None):
+    return ReferenceUNet(case["in_channels"], case["out_channels"], base_channels=case["base_channels"],
+                         depth=case["depth"], padding=padding or case["padding"],
+                         batch_norm=case["batch_norm"]).double()
+
+
+def _draw_layers(case, rng) -> list:
+    """The grader's weights for every layer of the specified network, in the order its forward pass uses them:
+    scaled so that activations stay of order one through the depth, biases and batch-norm statistics nonzero."""
+    model = _reference_model(case)
+    layers = []
+    for module in layers_in_call_order(model.eval(), torch.from_numpy(case["x"])):
+        kind = type(module).__name__
+        layer = {"type": kind}
+        if kind == "BatchNorm2d":
+            c = module.num_features
+            layer.update(weight=rng.uniform(0.5, 1.5, c), bias=rng.normal(0, 0.2, c),
+                         running_mean=rng.normal(0, 0.2, c), running_var=rng.uniform(0.5, 2.0, c))
+        else:
+            shape = tuple(module.weight.shape)
+            fan_in = shape[1] * shape[2] * shape[3] if kind == "Conv2d" else shape[0]
+            layer["weight"] = rng.normal(0, np.sqrt(2.0 / fan_in), shape)
+            layer["bias"] = None if module.bias is None else rng.normal(0, 0.1, module.bias.shape)
+        layers.append(layer)
+    return layers
+
+
+def _loaded_reference(case):
+    model = _reference_model(case)
+    modules = layers_in_call_order(model.eval(), torch.from_numpy(case["x"]))
+    with torch.no_grad():
+        for module, layer in zip(modules, case["layers"]):
+            for name in LAYER_TENSORS[layer["type"]]:
+                if layer.get(name) is not None:
+                    getattr(module, name).copy_(torch.from_numpy(np.asarray(layer[name])))
+    return model.train(bool(case["train"])), modules
+
+
+def _layer_names(model, modules, depth, batch_norm) -> list:
+    """Each layer in the assignment's words: 'encoder level 1, 2nd 3x3 convolution', 'the 1x1 head', ..."""
+    qualified = {id(m): name for name, m in model.named_modules()}
+    per_conv = 3 if batch_norm else 2  # Conv2d, [BatchNorm2d], ReLU in the reference's Sequential
+    described = []
+    for module in modules:
+        parts = qualified[id(module)].split(".")  # encoder.1.block.3, bottleneck.block.0, decoder.0.up, head
+        if parts[0] == "head":
+            described.append("the 1x1 head")
+            continue
+        place = ("the bottom" if parts[0] == "bottleneck" else f"encoder level {parts[1]}" if parts[0] == "encoder"
+                 else f"decoder level {depth - 1 - int(parts[1])}")
+        if parts[-1] == "up":
+            described.append(f"{place}, the 2x2 up-convolution")
+            continue
+        which = "1st" if int(parts[-1]) < per_conv else "2nd"
+        described.append(f"{place}, the BatchNorm2d after its {which} convolution"
+                         if isinstance(module, torch.nn.BatchNorm2d) else f"{place}, {which} 3x3 convolution")
+    return described
+
+
+def _trace_problems(case, got, what) -> dict:
+    """The trace of the student's network checked against the specification, step by step.
+
+    Returns {"build": problem or None (the layers do not take the grader's weights, or no trace came back),
+    "forward": the first step where the wiring or a layer departs (None when the whole run up to the last layer
+    is the specified one), "output": problem when something is applied after the 1x1 head, "gradients": problem
+    with the gradients (only where the forward pass is right), "parameters": the count the model reported}."""
+    result = {"build": None, "forward": None, "output": None, "gradients": None, "parameters": None}
+    problem = _unusable(got, what)
+    if problem is None and not (isinstance(got, dict) and ("problem" in got or
+                                                           {"inputs", "outputs", "out"} <= set(got))):
+        problem = f"{what}: the test could not read the result"
+    if problem is None and "problem" in got:
+        problem = (f"{what}: the grader's weights do not fit your layers ({got['problem']!s:.300}). The test "
+                   "loads its own weights into every 3x3 convolution, BatchNorm2d, up-convolution and the head, so "
+                   "their number, order and shapes must be those of the specification")
+    if problem:
+        return dict(result, build=problem, forward=problem, output=problem, gradients=problem)
+    result["parameters"] = got.get("parameters")
+    model, modules = _loaded_reference(case)
+    names = _layer_names(model, modules, case["depth"], case["batch_norm"])
+    inputs, outputs = got["inputs"], got["outputs"]
+    if not (isinstance(inputs, list) and isinstance(outputs, list) and len(inputs) == len(outputs) == len(modules)):
+        problem = f"{what}: the test could not read the layers' inputs and outputs"
+        return dict(result, build=problem, forward=problem, output=problem, gradients=problem)
+
+    captured = [None] * len(modules)
+    index = {id(m): k for k, m in enumerate(modules)}
+
+    def capture(module, args):  # the input the specification gives this layer, from the student's earlier outputs
+        k = index[id(module)]
+        if captured[k] is None:
+            captured[k] = args[0].detach().clone()
+
+    def replace(module, args, output):  # from here on the student's own output of this layer
+        k = index[id(module)]
+        try:
+            value = torch.as_tensor(np.asarray(outputs[k], dtype=np.float64)).clone()
+        except (TypeError, ValueError):
+            return None
+        return value if value.shape == output.shape else None
+
+    handles = [m.register_forward_pre_hook(capture) for m in modules]
+    handles += [m.register_forward_hook(replace) for m in modules]
+    try:
+        with torch.no_grad():
+            wired_out = model(torch.from_numpy(case["x"]))
+    except RuntimeError:  # a layer output of the wrong shape broke the specified wiring
+        wired_out = None
+    finally:
+        for handle in handles:
+            handle.remove()
+
+    forward = None
+    for k, module in enumerate(modules):
+        if captured[k] is None:
+            forward = f"{what}: {names[k]} could not be reached with your layers' outputs"
+            break
+        forward = compare(inputs[k], captured[k].numpy(), f"{what}: the input of {names[k]}", **FORWARD_TOLERANCE)
+        if forward:
+            forward += (" (it should come from the layers before it as the specification wires them: ReLU after "
+                        "each convolution or BatchNorm2d, 2x2 max pool, the encoder map joined first)")
+            break
+        with torch.no_grad():
+            want = module(torch.as_tensor(np.asarray(inputs[k], dtype=np.float64)))
+        forward = compare(outputs[k], want.numpy(), f"{what}: the output of {names[k]} on its input",
+                          **FORWARD_TOLERANCE)
+        if forward:
+            forward += (" (check its padding, stride and bias" +
+                        (", and that batch norm uses the batch's statistics in training mode and the running ones "
+                         "in eval mode)" if type(module).__name__ == "BatchNorm2d" else ")"))
+            break
+    result["forward"] = forward
+    if wired_out is None:
+        result["output"] = forward or f"{what}: the output could not be checked"
+    else:
+        result["output"] = compare(got["out"], wired_out.numpy(), f"{what}: the network's output",
+                                   **FORWARD_TOLERANCE)
+        if result["output"]:
+            result["output"] += " (it should be the 1x1 head's output itself: logits, nothing applied after)"
+    if "grad_output" in case:
+        if forward or result["output"]:
+            result["gradients"] = "not checked, since the forward pass differs (above)"
+        else:
+            model.zero_grad()
+            x = torch.from_numpy(case["x"]).requires_grad_(True)
+            (model(x) * torch.from_numpy(case["grad_output"])).sum().backward()
+            problems = [compare(got.get("grad_x"), x.grad.numpy(), f"{what}: the gradient of the input",
+                                **FORWARD_TOLERANCE)]
+            grads = got.get("grads")
+            if not (isinstance(grads, list) and len(grads) == len(modules)):
+                problems.append(f"{what}: the test could not read the parameters' gradients")
+            else:
+                for k, (module, layer, found) in enumerate(zip(modules, case["layers"], grads)):
+                    names_sent = [n for n in ("weight", "bias") if layer.get(n) is not None]
+                    if not isinstance(found, list) or len(found) != len(names_sent):
+                        problems.append(f"{what}: the test could not read the gradients of {names[k]}")
+                        continue
+                    for name, value in zip(names_sent, found):
+                        if value is None:
+                            problems.append(f"{what}: the {name} of {names[k]} got no gradient; is it on the path "
+                                            "from the input to the output?")
+                        else:
+                            problems.append(compare(value, getattr(module, name).grad.numpy(),
+                                                    f"{what}: the gradient of the {name} of {names[k]}",
+                                                    **FORWARD_TOLERANCE))
+            result["gradients"] = _first(problems)
+    return result
+
+
+def _describe_case(case) -> str:
+    return (f"UNet({case['in_channels']}, {case['out_channels']}, base_channels={case['base_channels']}, "
+            f"depth={case['depth']}, padding={case['padding']!r}, batch_norm={case['batch_norm']}) in "
+            f"{'training' if case['train'] else 'eval'} mode on a {case['x'].shape[2]}x{case['x'].shape[3]} input")
+
+
+def _network_case(rng, *, padding, batch_norm, depth, size, base_channels, batch=2, train=False, gradients=False):
+    c_in, c_out = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    case = {"in_channels": c_in, "out_channels": c_out, "base_channels": base_channels, "depth": depth,
+            "padding": padding, "batch_norm": batch_norm, "train": train,
+            "x": rng.standard_normal((batch, c_in) + tuple(size))}
+    case["layers"] = _draw_layers(case, rng)
+    if gradients:
+        with torch.device("meta"):
+            out_shape = ReferenceUNet(c_in, c_out, base_channels=base_channels, depth=depth, padding=padding,
+                                      batch_norm=batch_norm)(torch.empty(case["x"].shape)).shape
+        case["grad_output"] = rng.standard_normal(tuple(out_shape))
+    return case
+
+
+def _same_size(rng, depth):
+    return tuple(2 ** depth * int(v) for v in rng.integers(1, 4, 2))
 
 
 @check("a3-params")
 def params(rng):
-    cases = [{"in_channels": 1, "out_channels": 2, "base_channels": 64, "depth": 4, "padding": "valid",
-              "batch_norm": False}]
+    cases = []
     for batch_norm in (False, True, False, True):
-        cases.append({"in_channels": int(rng.integers(1, 4)), "out_channels": int(rng.integers(1, 4)),
-                      "base_channels": int(rng.integers(2, 9)), "depth": int(rng.integers(1, 5)),
-                      "padding": "same", "batch_norm": batch_norm})
-    expected = [sum(p.numel() for p in _reference_model(c, c["padding"]).parameters()) for c in cases]
+        depth = int(rng.integers(1, 4))
+        cases.append(_network_case(rng, padding="same", batch_norm=batch_norm, depth=depth,
+                                   size=_same_size(rng, depth), base_channels=int(rng.integers(2, 7))))
+    expected = []
+    for c in cases:
+        with torch.device("meta"):
+            expected.append(sum(p.numel() for p in _reference_model(c).parameters()))
 
     def judge(answers, records):
         problems = {False: [], True: []}
         for case, got, want in zip(cases, answers, expected):
-            what = (f"parameters of UNet({case['in_channels']}, {case['out_channels']}, base_channels="
-                    f"{case['base_channels']}, depth={case['depth']}, padding={case['padding']!r}, "
-                    f"batch_norm={case['batch_norm']})")
-            problem = _unusable(got, what)
-            if problem is None and (isinstance(got, bool) or not isinstance(got, (int, float)) or got != want):
-                problem = f"{what}: {got!r}, expected {want:,}"
+            what = _describe_case(case)
+            trace = _trace_problems(case, got, what)
+            count = trace["parameters"]
+            problem = trace["build"]
+            if problem is None and (isinstance(count, bool) or not isinstance(count, int) or count != want):
+                problem = f"{what}: {count!r:.20} parameters, expected {want:,}"
+            if problem is None and trace["forward"]:
+                problem = ("the parameters are credited where the network runs with them, and here it does not: "
+                           + trace["forward"])
+            if problem and case["batch_norm"]:
                 problem += (" (with batch_norm=True the 3x3 convolutions have no bias and each BatchNorm2d has 2 "
-                            "parameters per channel)" if case["batch_norm"] else
-                            " (check the channel counts of every level, the 2x2 up-convolutions and the 1x1 head)")
+                            "parameters per channel)")
             problems[case["batch_norm"]].append(problem)
         return _score([(0.5, "without batch norm", _first(problems[False])),
                        (0.5, "with batch norm", _first(problems[True]))])
@@ -223,36 +428,23 @@ def params(rng):
 
 @check("a3-valid")
 def valid(rng):
-    cases = [{"in_channels": 1, "out_channels": 2, "base_channels": 64, "depth": 4, "size": 572, "batch": 1}]
+    cases = []
     for depth in (1, 2, 3, 4):
-        bottom = int(rng.integers(4, 8))  # 2 * bottom - 4 >= bottom: every decoder level has an output
+        bottom = 4 if depth == 4 else int(rng.integers(4, 8))  # 2 * bottom - 4 >= bottom: every level has output
         size = bottom + 4  # grown from the bottom up, so that every pool halves an even size
         for _ in range(depth):
             size = 2 * size + 4
-        cases.append({"in_channels": int(rng.integers(1, 3)), "out_channels": int(rng.integers(1, 4)),
-                      "base_channels": 4, "depth": depth, "size": size, "batch": 2})
-    expected = []
-    for c in cases:
-        with torch.device("meta"):
-            out = _reference_model(c, "valid")(torch.empty(c["batch"], c["in_channels"], c["size"], c["size"]))
-        expected.append(tuple(out.shape))
+        cases.append(_network_case(rng, padding="valid", batch_norm=False, depth=depth, size=(size, size),
+                                   base_channels=2 if depth == 4 else 4, batch=1 if depth == 4 else 2))
 
     def judge(answers, records):
         problems = []
-        for case, got, want in zip(cases, answers, expected):
-            what = (f"the output of a 'valid' UNet of depth {case['depth']} (base_channels={case['base_channels']}) "
-                    f"on a {case['size']}x{case['size']} input")
-            problem = _unusable(got, what)
-            if problem is None:
-                try:
-                    shape = tuple(int(v) for v in got)
-                except (TypeError, ValueError, OverflowError):
-                    shape = None
-                if shape != want:
-                    problem = f"{what} has shape {got!r:.60}, expected {want}"
-            problems.append(problem)
+        for case, got in zip(cases, answers):
+            trace = _trace_problems(case, got, _describe_case(case))
+            problems.append(trace["forward"])
         problem = _first(problems)
-        return Verdict(0.0, problem) if problem else Verdict(1.0, f"all {len(cases)} output shapes are right")
+        return (Verdict(0.0, problem) if problem else
+                Verdict(1.0, f"all {len(cases)} unpadded networks run as specified, crops included"))
 
     return cases, judge
 
@@ -261,43 +453,22 @@ def valid(rng):
 def same(rng):
     cases = []
     for batch_norm in (False, True, False, True):
-        depth, c_in, c_out = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
-        h, w = (2 ** depth * int(v) for v in rng.integers(1, 4, 2))
-        cases.append({"in_channels": c_in, "out_channels": c_out, "depth": depth, "batch_norm": batch_norm,
-                      "seed": int(rng.integers(0, 1000)),
-                      "x": rng.standard_normal((2, c_in, h, w)).astype(np.float32)})
+        depth = int(rng.integers(1, 4))
+        cases.append(_network_case(rng, padding="same", batch_norm=batch_norm, depth=depth,
+                                   size=_same_size(rng, depth), base_channels=4, train=True, gradients=True))
 
     def judge(answers, records):
-        shape_problems, gradient_problems, norm_problems = [], [], []
+        forward, output, gradients, norms = [], [], [], []
         for case, got in zip(cases, answers):
-            want = (2, case["out_channels"]) + case["x"].shape[2:]
-            what = (f"'same' UNet({case['in_channels']}, {case['out_channels']}, depth={case['depth']}, "
-                    f"batch_norm={case['batch_norm']}) on a {want[2]}x{want[3]} input")
-            problem = _unusable(got, what)
-            readable = isinstance(got, dict) and {"shape", "no_gradient", "batch_norm_layers"} <= set(got)
-            if problem is None and not readable:
-                problem = f"{what}: the test could not read the result"
-            if problem:
-                for found in (shape_problems, gradient_problems, norm_problems):
-                    found.append(problem)
-                continue
-            try:
-                shape = tuple(int(v) for v in got["shape"])
-            except (TypeError, ValueError, OverflowError):
-                shape = None
-            shape_problems.append(None if shape == want else f"{what} has output shape {got['shape']!r:.60}, "
-                                                             f"expected {want}")
-            missing = got["no_gradient"]
-            gradient_problems.append(None if isinstance(missing, list) and not missing else
-                                     f"{what}: these parameters got no gradient: {missing!r:.200}; is every layer on "
-                                     "the path from input to output (skips included)?")
-            layers = 2 * (2 * case["depth"] + 1) if case["batch_norm"] else 0
-            norm_problems.append(None if got["batch_norm_layers"] == layers else
-                                 f"{what} has {got['batch_norm_layers']!r:.20} BatchNorm2d layers, expected {layers} "
-                                 "(one after each 3x3 convolution with batch_norm=True, none without)")
-        return _score([(0.5, "output shape", _first(shape_problems)),
-                       (0.25, "every parameter gets a gradient", _first(gradient_problems)),
-                       (0.25, "batch norm layers", _first(norm_problems))])
+            trace = _trace_problems(case, got, _describe_case(case))
+            (norms if case["batch_norm"] else forward).append(trace["forward"])
+            output.append(trace["output"] if trace["forward"] is None else
+                          "not checked, since the forward pass differs (above)")
+            gradients.append(trace["gradients"])
+        return _score([(0.5, "the forward pass", _first(forward)),
+                       (0.25, "batch norm in training mode", _first(norms)),
+                       (0.125, "the output is the head's logits", _first(output)),
+                       (0.125, "the gradients", _first(gradients))])
 
     return cases, judge
 

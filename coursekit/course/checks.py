@@ -189,8 +189,10 @@ def compare(got, want, what: str, rtol: float = 1e-6, atol: float = 1e-8) -> str
     relative = error[index] / max(abs(want_array[index]), 1e-300)
     bad = int(np.count_nonzero(error > bound))
     where = tuple(int(i) for i in index)
+    error_text = (f"relative error {relative:.2g}, tolerance {rtol:g}" if want_array[index] != 0 else
+                  f"absolute error {error[index]:.2g}, tolerance {atol:g}")
     return (f"{what}: wrong at {bad} of {error.size} entries; worst at index {where}: got {got_array[index]:.6g}, "
-            f"expected {want_array[index]:.6g} (relative error {relative:.2g}, tolerance {rtol:g})")
+            f"expected {want_array[index]:.6g} ({error_text})")
 
 
 # ------------------------------------------------------------------------------------------ check modules
