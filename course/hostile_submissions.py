@@ -265,7 +265,12 @@ def _finetune(case):
 FORGED = {"a4-head": _head, "a4-freeze": _freeze, "a4-extract": _extract, "a4-probe": _probe,
           "a4-finetune": _finetune}
 
+"""
 
+A4 = ("a4_vgg_transfer", "vgg_transfer")
+
+# Both forging samples end with this: grading.answer replaced, for the cells in FORGED, by a writer of forged answers
+FORGED_WRITER = """
 def _forged_answer(grade_id, fn):
     if grade_id not in FORGED:
         return _honest_answer(grade_id, fn)
@@ -281,7 +286,6 @@ def _forged_answer(grade_id, fn):
 
 grading.answer = _forged_answer
 """
-A4 = ("a4_vgg_transfer", "vgg_transfer")
 
 # Assignment 3, Part 3 without running the network: grading.answer replaced for the three network cells by answers
 # made from the cases themselves. The parameter count is arithmetic on the weights sent, every layer's output is
@@ -327,20 +331,7 @@ def _network(case):
     return answer
 
 
-def _forged_answer(grade_id, fn):
-    if grade_id not in ("a3-params", "a3-valid", "a3-same"):
-        return _honest_answer(grade_id, fn)
-    try:
-        folder = grading._grading_dir() / "answers" / grade_id
-        all_cases = grading.cases(grade_id)
-    except (RuntimeError, TypeError):
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    for index, case in enumerate(all_cases):
-        (folder / f"{index}.npz").write_bytes(grading.encode_value({"value": _network(case)}))
-
-
-grading.answer = _forged_answer
+FORGED = {"a3-params": _network, "a3-valid": _network, "a3-same": _network}
 """
 A3 = ("a3_unet", "unet_segmentation")
 
@@ -413,9 +404,9 @@ def add_samples(out: dict, helpers: dict) -> None:
     for student, nb in samples.items():
         out.setdefault(student, {})[A1] = nb
     if (helpers["ROOT"] / "assignments" / A3[0]).is_dir():
-        out.setdefault("forges_network", {})[A3] = insert_after(solved(*A3), "a3-setup", FORGES_NETWORK)
+        out.setdefault("forges_network", {})[A3] = insert_after(solved(*A3), "a3-setup", FORGES_NETWORK + FORGED_WRITER)
     if (helpers["ROOT"] / "assignments" / A4[0]).is_dir():
-        out.setdefault("forges_probes", {})[A4] = insert_after(solved(*A4), "a4-setup", FORGES_PROBES)
+        out.setdefault("forges_probes", {})[A4] = insert_after(solved(*A4), "a4-setup", FORGES_PROBES + FORGED_WRITER)
 
 
 def _replace_cell(nb, grade_id, code, keep):
