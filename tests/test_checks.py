@@ -673,3 +673,51 @@ def test_experiment_after_a_wrong_batch_norm_is_judged_on_its_story():
 
     verdict, _ = grade("a2_batchnorm", "a2-experiment", answer)
     assert verdict.score == 0.5, verdict.message
+
+
+# A3's Part 3: the student's network runs with the grader's weights and is checked step by step (its attribute names
+# and creation order are its own: _student_unet); each mistake costs what it breaks, and nothing else
+NETWORK_MISTAKES = {  # mistake -> (a3-params, a3-valid, a3-same) scores
+    "none": ({}, (1.0, 1.0, 1.0)),
+    "bias kept with batch norm (zeroed, so the network computes the same)": ({"bias_with_bn": True}, (0.5, 1.0, 1.0)),
+    "padding=1 in the 'valid' network": ({"padded_valid": True}, (1.0, 0.0, 1.0)),
+    "batch_norm ignored": ({"batch_norm_ignored": True}, (0.5, 1.0, 0.5)),
+    "no ReLU after the first convolution": ({"no_inner_relu": True}, (0.0, 0.0, 0.0)),
+    "sigmoid after the head": ({"sigmoid_head": True}, (1.0, 1.0, 0.75)),
+    "up-sampled map joined before the skip": ({"x_first": True}, (0.0, 0.0, 0.0)),
+    "skips detached from the graph": ({"detached_skips": True}, (1.0, 1.0, 0.875)),
+}
+
+
+@pytest.mark.parametrize("mistake", list(NETWORK_MISTAKES))
+def test_a3_network_scores_follow_the_mistake(mistake):
+    kwargs, expected = NETWORK_MISTAKES[mistake]
+    for grade_id, want in zip(("a3-params", "a3-valid", "a3-same"), expected):
+        verdict, _ = grade("a3_unet", grade_id, lambda c: _network(c, **kwargs), seed=5)
+        assert verdict.score == want, (grade_id, verdict.message)
+
+
+def test_a3_forged_trace_scores_nothing():
+    """Every layer's output computed from the grader's weights, on inputs of the right shapes, and the parameter
+    count by arithmetic: a consistent trace of layers, but not a run of a network from the secret input."""
+    import runpy
+
+    source = runpy.run_path(str(COURSE / "hostile_submissions.py"))["FORGES_NETWORK"]
+    namespace: dict = {}
+    exec(compile(source, "forges_network", "exec"), namespace)  # defines the forger; FORGED_WRITER would install it
+    for grade_id in ("a3-params", "a3-valid", "a3-same"):
+        verdict, _ = grade("a3_unet", grade_id, namespace["_network"], seed=2)
+        assert verdict.score == 0.0, (grade_id, verdict.message)
+
+
+def test_run_with_weights_says_why_the_layers_do_not_fit():
+    torch = _torch()
+    from coursekit import grading
+
+    layers = [{"type": "Conv2d", "weight": np.zeros((4, 1, 3, 3)), "bias": np.zeros(4)}]
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 5, 3))
+    got = grading.run_with_weights(model, np.zeros((1, 1, 5, 5)), layers)
+    assert "weight of shape (5, 1, 3, 3), expected (4, 1, 3, 3)" in got["problem"]
+    got = grading.run_with_weights(torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Conv2d(4, 4, 1)),
+                                   np.zeros((1, 1, 5, 5)), layers)
+    assert "2 layers with parameters, expected 1" in got["problem"]

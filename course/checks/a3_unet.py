@@ -318,7 +318,8 @@ def _trace_problems(case, got, what) -> dict:
             break
         forward = compare(inputs[k], captured[k].numpy(), f"{what}: the input of {names[k]}", **FORWARD_TOLERANCE)
         if forward:
-            forward += (" (it should come from the layers before it as the specification wires them: ReLU after "
+            forward += (" (the first layer receives the network's input as it is)" if k == 0 else
+                        " (it should come from the layers before it as the specification wires them: ReLU after "
                         "each convolution or BatchNorm2d, 2x2 max pool, the encoder map joined first)")
             break
         with torch.no_grad():
@@ -413,12 +414,12 @@ def params(rng):
             problem = trace["build"]
             if problem is None and (isinstance(count, bool) or not isinstance(count, int) or count != want):
                 problem = f"{what}: {count!r:.20} parameters, expected {want:,}"
+                if case["batch_norm"]:
+                    problem += (" (with batch_norm=True the 3x3 convolutions have no bias and each BatchNorm2d has "
+                                "2 parameters per channel)")
             if problem is None and trace["forward"]:
                 problem = ("the parameters are credited where the network runs with them, and here it does not: "
                            + trace["forward"])
-            if problem and case["batch_norm"]:
-                problem += (" (with batch_norm=True the 3x3 convolutions have no bias and each BatchNorm2d has 2 "
-                            "parameters per channel)")
             problems[case["batch_norm"]].append(problem)
         return _score([(0.5, "without batch norm", _first(problems[False])),
                        (0.5, "with batch norm", _first(problems[True]))])
