@@ -130,7 +130,7 @@ def test_forged_probe_answers_score_zero(samples, checks, tmp_path, monkeypatch)
     nb = json.loads(json.dumps(samples["reference"]))
     nb = nbformat.from_dict(nb)
     index = next(i for i, c in enumerate(nb.cells) if _meta(c).get("grade_id") == "a4-setup")
-    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(hostile["FORGES_PROBES"]))
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(hostile["FORGES_PROBES"] + hostile["FORGED_WRITER"]))
     # the forgery replaces the module's helpers; monkeypatch puts the real ones back after the test
     monkeypatch.setattr(grading, "answer", grading.answer)
     monkeypatch.setattr(grading, "record", grading.record)
