@@ -286,6 +286,19 @@ def _mismatch(modules, layers) -> str | None:
     return None
 
 
+def load_layers(modules, layers) -> None:
+    """Copy the grader's layers into modules that fit them (see _mismatch); a tensor the layer does not have (a
+    bias the specification lacks) becomes zero."""
+    import torch
+
+    with torch.no_grad():
+        for module, layer in zip(modules, layers):
+            for name in LAYER_TENSORS[layer["type"]]:
+                tensor, want = getattr(module, name, None), layer.get(name)
+                if tensor is not None:
+                    tensor.copy_(torch.zeros_like(tensor) if want is None else torch.as_tensor(want))
+
+
 def run_with_weights(model, x, layers: list, train: bool = False, grad_output=None) -> dict:
     """Run model on x with the grader's weights and return what each layer received and gave, as plain data.
 
@@ -311,14 +324,7 @@ def run_with_weights(model, x, layers: list, train: bool = False, grad_output=No
     if problems[0] and problems[1]:
         return {"problem": f"in the order your forward pass calls them: {problems[0]}", "parameters": parameters}
     modules = candidates[0] if problems[0] is None else candidates[1]
-    with torch.no_grad():
-        for module, layer in zip(modules, layers):
-            for name in LAYER_TENSORS[layer["type"]]:
-                tensor = getattr(module, name, None)
-                if tensor is None:
-                    continue
-                want = layer.get(name)
-                tensor.copy_(torch.zeros_like(tensor) if want is None else torch.as_tensor(want))
+    load_layers(modules, layers)
     seen = {id(m): k for k, m in enumerate(modules)}
     inputs, outputs = [None] * len(modules), [None] * len(modules)
 

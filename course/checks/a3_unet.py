@@ -25,7 +25,7 @@ from coursekit.course.checks import first_problem as _first
 from coursekit.course.checks import score_parts as _score
 from coursekit.course.checks import unusable as _unusable  # shared helpers under the names used below
 from coursekit.data import SyntheticShapesSegmentation
-from coursekit.grading import LAYER_TENSORS, layers_in_call_order
+from coursekit.grading import layers_in_call_order, load_layers
 from coursekit.models import UNet as ReferenceUNet
 from coursekit.nn.functional.losses import dice_loss
 
@@ -199,9 +199,9 @@ def sizes(rng):
 FORWARD_TOLERANCE = {"rtol": 1e-5, "atol": 1e-7}  # float64 both sides; the room is for a float32 step
 
 
-def _reference_model(case, padding=None):
+def _reference_model(case):
     return ReferenceUNet(case["in_channels"], case["out_channels"], base_channels=case["base_channels"],
-                         depth=case["depth"], padding=padding or case["padding"],
+                         depth=case["depth"], padding=case["padding"],
                          batch_norm=case["batch_norm"]).double()
 
 
@@ -229,11 +229,7 @@ def _draw_layers(case, rng) -> list:
 def _loaded_reference(case):
     model = _reference_model(case)
     modules = layers_in_call_order(model.eval(), torch.from_numpy(case["x"]))
-    with torch.no_grad():
-        for module, layer in zip(modules, case["layers"]):
-            for name in LAYER_TENSORS[layer["type"]]:
-                if layer.get(name) is not None:
-                    getattr(module, name).copy_(torch.from_numpy(np.asarray(layer[name])))
+    load_layers(modules, case["layers"])
     return model.train(bool(case["train"])), modules
 
 
