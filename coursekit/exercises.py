@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-__all__ = ["check", "check_value", "random_cases", "Outcome"]
+__all__ = ["check", "check_value", "checked", "random_cases", "Outcome"]
 
 
 class Outcome(str):
@@ -128,6 +128,14 @@ def check_value(got, expected, name: str, rtol: float = 1e-6, atol: float = 1e-8
     problem = _difference(got, expected, rtol, atol)
     _verdict(None, f"FAIL  {name}: {problem}." if problem else f"PASS  {name}.")
     return problem is None
+
+
+def checked(statement: str, holds) -> None:
+    """A claim the prose makes, asserted where it is made: prints ``checked: statement`` when it holds and raises
+    AssertionError naming it when it does not, so a lecture fails in CI the moment its text and its numbers drift."""
+    if not bool(holds):
+        raise AssertionError(f"the lecture claims that {statement}, but it does not hold")
+    print(f"checked: {statement}")
 
 
 def _verdict(use, line: str):

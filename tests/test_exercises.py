@@ -66,3 +66,12 @@ def test_check_value():
     assert exercises.check_value(3, 3, "the output width")
     assert not exercises.check_value(4, 3, "the output width")
     assert exercises.check.last == "FAIL  the output width: the result is 4, expected 3."
+
+
+def test_checked_prints_a_claim_that_holds_and_fails_one_that_does_not(capsys):
+    import pytest
+
+    exercises.checked("3 x 3 convolutions stacked twice see 5 x 5", 1 + 2 * 2 == 5)
+    assert capsys.readouterr().out == "checked: 3 x 3 convolutions stacked twice see 5 x 5\n"
+    with pytest.raises(AssertionError, match="claims that two is three"):
+        exercises.checked("two is three", 2 == 3)
