@@ -365,10 +365,12 @@ def test_the_gradebooks_record_of_a_release_stands_in_for_the_release_folder(tmp
 
 
 def test_output_limits_count_text_and_display_data_apart():
+    """Output over a limit is cut, not stopped (a left-over debug print must not cost the answers); only a flood,
+    many times the limit, interrupts the kernel."""
     import asyncio
     import base64
 
-    from coursekit.course.execute import CellRun, ExecuteAndJudge, Limit
+    from coursekit.course.execute import FLOOD_FACTOR, CellRun, ExecuteAndJudge, Limit
 
     class Kernel:
         interrupts = 0
@@ -389,17 +391,21 @@ def test_output_limits_count_text_and_display_data_apart():
         for _ in range(4):  # 43 kB of images: 43x the text limit, within the display limit
             executor.output(outs, message("display_data", {"data": figure, "metadata": {}}), None, 0)
         assert len(outs) == 4 and not executor._run.hits
-        for _ in range(4):  # 1200 bytes of text: over
+        for _ in range(4):  # 1200 bytes of text: over, cut
             executor.output(outs, message("stream", {"name": "stdout", "text": "x" * 300}), None, 0)
         await asyncio.sleep(0)
         assert executor._run.hits == [Limit.OUTPUT] and "text output limit of 1,000 bytes" in outs[-1]["text"]
-        assert Kernel.interrupts == 1
+        assert "kept running" in outs[-1]["text"] and Kernel.interrupts == 0
+        for _ in range(FLOOD_FACTOR * 4):  # a flood: interrupted, once
+            executor.output(outs, message("stream", {"name": "stdout", "text": "x" * 300}), None, 0)
+        await asyncio.sleep(0)
+        assert executor._run.hits == [Limit.OUTPUT, Limit.FLOOD] and Kernel.interrupts == 1
         executor._run = CellRun(0, None, 10)
         outs = []
         for _ in range(6):  # 64 kB of images: over the display limit
             executor.output(outs, message("display_data", {"data": figure, "metadata": {}}), None, 0)
         await asyncio.sleep(0)
         assert len(outs) == 5 and "display data limit of 50,000 bytes" in outs[-1]["text"]
-        assert Kernel.interrupts == 2
+        assert Kernel.interrupts == 1
 
     asyncio.run(run())

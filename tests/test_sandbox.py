@@ -190,10 +190,11 @@ def test_the_grader_judges_and_the_kernel_only_answers(tmp_path):
         "text = open(glob.glob('*.ipynb')[0]).read()\n"
         # spelled apart, or this cell's own source would match
         "seen = 'BEGIN ' + 'HIDDEN' in text or 'lambda ' + 'c:' in text\n"
-        "grading.record('t-size', 'notebook_has_hidden_code', seen)\n"
+        "grading.record('t-size', 'notebook_has_hidden_code', True)  # before the test cell: never counts\n"
         "try:\n    import torch\n    print('torch imported')\nexcept ImportError:\n    print('no torch')\n")
     test = nbformat.v4.new_code_cell(
         "### BEGIN HIDDEN TESTS\ngrading.answer('t-size', lambda c: my_size(c['n'], c['k']))\n"
+        "grading.record('t-size', 'notebook_has_hidden_code', seen)\n"
         "### END HIDDEN TESTS\n"
         "print('[AutogradeApp | ERROR] There was an error processing', file=sys.stderr)\n"
         "from IPython.display import display\ndisplay({'text/plain': '99'}, raw=True)\n"

@@ -35,7 +35,8 @@ from pathlib import Path
 import nbformat
 from traitlets import Bool, Float, Integer, Unicode, default
 
-from .cells import is_test, nbgrader_meta, without_hidden_tests
+from ..grading.wire import case_file
+from .cells import HIDDEN_REGION, is_test, nbgrader_meta, without_hidden_tests
 from .config import COURSE_DIR
 from .kernel_manager import MAX_MESSAGE_BYTES
 from .limits import (
@@ -54,6 +55,7 @@ from .verdicts import EDIT_REPORTED_KEY, edit_note, edited_zero_output, verdict_
 __all__ = ["ExecuteAndJudge", "CellRun", "Limit", "RUN_RECORDS"]
 
 RUN_RECORDS = "run_records"  # in the course directory: one JSON per graded submission (see write_run_record)
+FLOOD_FACTOR = 16  # output beyond this many times its limit is a flood: the kernel is interrupted
 
 try:
     from nbgrader.preprocessors import Execute as _Execute
@@ -69,6 +71,7 @@ class Limit(str, enum.Enum):
     DISK = "disk"
     MESSAGE = "message"
     OUTPUT = "output"
+    FLOOD = "flood"
     DIED = "died"
 
 
@@ -119,6 +122,30 @@ def _limit_error(ename: str, message: str):
 def _without_interrupt_errors(outputs) -> list:
     """The outputs without the KeyboardInterrupt our own interrupt caused (its limit error says why instead)."""
     return [o for o in outputs if not (o.get("output_type") == "error" and o.get("ename") == "KeyboardInterrupt")]
+
+
+def private_hidden_region(source: str) -> str:
+    """A judged test cell's source with its hidden region run in a private copy of the notebook's namespace
+    (``coursekit.grading.hidden.run_region``): the student's names are visible to it, but no helper it defines
+    (a correct implementation included) stays in the kernel for later cells."""
+    match = HIDDEN_REGION.search(source)
+    if match is None:
+        return source
+    call = (f"__import__('coursekit.grading.hidden', fromlist=['run_region']).run_region({match.group(0)!r}, "
+            "globals())\n")
+    return source[:match.start()] + call + source[match.end():]
+
+
+def _remove_inside(folder: Path, name: str) -> None:
+    """Remove folder/name, whatever the kernel made of it (a folder, a file, a link), never following a link."""
+    path = folder / name
+    try:
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+        else:
+            shutil.rmtree(path)  # fd-based on Linux: a link inside is removed, not followed
+    except FileNotFoundError:
+        pass
 
 
 class ExecuteAndJudge(_Execute):
@@ -199,12 +226,20 @@ class ExecuteAndJudge(_Execute):
             ("display data", run.display_bytes, self.max_display_bytes)) if used > limit]
         if not over:
             return super().output(outs, msg, display_id, cell_index)
+        what, limit = over[0]
         if run.hit(Limit.OUTPUT):
-            what, limit = over[0]
+            # cut, not stopped: a left-over debug print must not cost the answers, which travel as files
             outs.append(nbformat.v4.new_output(
-                "stream", name="stdout", text=f"\n[coursekit: {what} limit of {limit:,} bytes reached; the kernel "
-                "was interrupted and further output dropped]\n"))
-            self.log.warning("Output limit reached in cell %s; interrupting the kernel", cell_index)
+                "stream", name="stdout", text=f"\n[coursekit: {what} limit of {limit:,} bytes reached; further output "
+                "of this cell was dropped, the cell kept running]\n"))
+            self.log.warning("Output limit reached in cell %s; dropping its further output", cell_index)
+        flooding = run.text_bytes > FLOOD_FACTOR * self.max_output_bytes or \
+            run.display_bytes > FLOOD_FACTOR * self.max_display_bytes
+        if flooding and run.hit(Limit.FLOOD):
+            outs.append(nbformat.v4.new_output(
+                "stream", name="stdout", text=f"\n[coursekit: this cell sent more than {FLOOD_FACTOR} times its "
+                f"{what} limit; the kernel was interrupted]\n"))
+            self.log.warning("Cell %s floods its output; interrupting the kernel", cell_index)
             asyncio.ensure_future(self._interrupt())
         return None
 
@@ -313,6 +348,11 @@ class ExecuteAndJudge(_Execute):
         run = CellRun(cell_index, nbgrader_meta(cell).get("grade_id"), cell_seconds(cell, self.timeout_table))
         self._run = run
         self._runs.append(run)
+        judged = run.grade_id in getattr(self, "_judged", {}) and is_test(cell)
+        source = cell.source
+        if judged:
+            self._open_cell(run.grade_id)
+            cell.source = private_hidden_region(source)
         started = time.monotonic()
         watcher = asyncio.ensure_future(self._watch(run))
         try:
@@ -329,9 +369,43 @@ class ExecuteAndJudge(_Execute):
             return cell
         finally:
             watcher.cancel()
+            if judged:
+                cell.source = source
+                self._seal_cell(run)  # before anything else can run: what is written afterwards never counts
             run.account(self._kernel_pid())
             run.wall_seconds = time.monotonic() - started
             await self._after_cell(cell, run)
+
+    # ------------------------------------------------------------------------------------------ sealing
+    def _open_cell(self, grade_id: str) -> None:
+        """Just before a judged test cell runs: its cases (and only its) appear in the kernel's grading area, and
+        anything already lying where its answers go (written by earlier code) is removed."""
+        from .answers import write_cases
+
+        grading = self._scratch / ".grading"
+        for kind in ("answers", "records"):
+            _remove_inside(grading / kind, grade_id)
+        write_cases(grading, grade_id, self._judged[grade_id][2])
+        os.chmod(grading / "cases" / case_file(grade_id), 0o644)
+
+    def _seal_cell(self, run: CellRun) -> None:
+        """The moment a judged test cell ends: its answers are read into this process and removed from the kernel's
+        reach with its cases, so nothing the kernel does later (a background thread, a hook, a later cell) can
+        write or rewrite them."""
+        from .answers import read_answers, read_records
+        from .judging import CellAnswers
+
+        grading = self._scratch / ".grading"
+        n_cases = self._judged[run.grade_id][0]
+        self._sealed[run.grade_id] = CellAnswers(read_answers(grading, run.grade_id, n_cases),
+                                                 read_records(grading, run.grade_id),
+                                                 tuple(limit.value for limit in run.hits))
+        for kind in ("answers", "records"):
+            _remove_inside(grading / kind, run.grade_id)
+        try:
+            (grading / "cases" / case_file(run.grade_id)).unlink()
+        except OSError:
+            pass
 
     async def _after_cell(self, cell, run: CellRun) -> None:
         """The limit errors a cell gets, once it has ended, for the limits it hit."""
@@ -375,6 +449,7 @@ class ExecuteAndJudge(_Execute):
         started = time.monotonic()
         try:
             judged, module = self._prepare_cases(nb, assignment, student)
+            self._judged, self._sealed = judged, {}
             # the kernel gets a copy of the notebook (hidden test regions cut: it reads no test before running it)
             # and nothing else handed in beside it
             notebook_copy = self._scratch / f"{Path(info.get('notebook') or 'notebook').name}.ipynb"
@@ -398,7 +473,7 @@ class ExecuteAndJudge(_Execute):
                     self._run.hit(Limit.DIED)
                 self.log.warning("The kernel died while running cell %s: %s", died, exc)
                 self._fail_unrun_cells(nb, died)
-            self._judge(nb, self._scratch / ".grading", judged)
+            self._judge(nb, judged)
             make_passive(nb)  # the autograded notebook is rendered in the instructor's browser
         finally:
             shutil.rmtree(self._scratch, ignore_errors=True)
@@ -407,11 +482,10 @@ class ExecuteAndJudge(_Execute):
         return nb, resources
 
     def _prepare_cases(self, nb, assignment: str, student: str):
-        """Draw every judged test cell's cases with its secret seed and write them into the scratch folder.
-        Returns ({grade_id: (number of cases, judge)}, the assignment's JudgeModule)."""
+        """Draw every judged test cell's cases with its secret seed (kept here until the cell runs: ``_open_cell``).
+        Returns ({grade_id: (number of cases, judge, cases)}, the assignment's JudgeModule)."""
         import numpy as np
 
-        from .answers import write_cases
         from .judging import load_judges
         from .seeds import course_secret, seed_for
 
@@ -428,31 +502,33 @@ class ExecuteAndJudge(_Execute):
             if cell.cell_type == "code" and is_test(cell) and grade_id in module.tests:
                 rng = np.random.default_rng(seed_for(secret, student, assignment, grade_id))
                 cases, judge = module.tests[grade_id](rng)
-                write_cases(grading, grade_id, cases)
-                judged[grade_id] = (len(cases), judge)
-        for path in (grading / "cases").iterdir():
-            os.chmod(path, 0o644)
+                if not isinstance(cases, list) or not all(isinstance(c, dict) for c in cases):
+                    raise ValueError(f"hidden test {grade_id!r} must return a list of dicts as its cases")
+                judged[grade_id] = (len(cases), judge, cases)
         return judged, module
 
-    def _judge(self, nb, grading: Path, judged: dict) -> None:
-        from .answers import read_answers, read_records
-        from .judging import Verdict
+    def _judge(self, nb, judged: dict) -> None:
+        from .judging import CellAnswers, Missing, Verdict, call_judge
 
+        cells = {grade_id: self._sealed.get(grade_id) or CellAnswers([Missing] * n_cases, {}, ())
+                 for grade_id, (n_cases, _, _) in judged.items()}
+        runs = {run.grade_id: run for run in self._runs if run.grade_id in judged}
         for cell in nb.cells:
             grade_id = nbgrader_meta(cell).get("grade_id")
             if grade_id not in judged:
                 continue
-            n_cases, judge = judged[grade_id]
-            answers = read_answers(grading, grade_id, n_cases)
-            records = read_records(grading, grade_id)
+            judge, sealed = judged[grade_id][1], cells[grade_id]
             try:
-                verdict = judge(answers, records)
+                verdict = call_judge(judge, sealed.answers, sealed.records, cells)
             except Exception as exc:  # noqa: BLE001 - an answer of a shape the judge did not foresee
                 self.log.error("The judge of %s failed on this submission's answers: %r", grade_id, exc)
                 verdict = Verdict(0.0, f"the answers of this cell could not be judged ({type(exc).__name__}): "
                                   "check that your functions return what the task asks for")
             if not isinstance(verdict, Verdict):  # the judge itself is wrong: the instructor must hear of it
                 raise TypeError(f"the judge of {grade_id!r} returned {type(verdict).__name__}, not a Verdict")
+            note = self._limit_note(runs.get(grade_id))
+            if note and verdict.score < 1:
+                verdict = Verdict(verdict.score, note + "\n" + verdict.message)
             edited = bool(cell.metadata.pop(EDITED_KEY, False))
             cell.outputs = verdict_outputs(verdict, float(nbgrader_meta(cell).get("points", 0)), edited,
                                            self.edited_test_scores_zero)
@@ -464,6 +540,22 @@ class ExecuteAndJudge(_Execute):
                 if self.edited_test_scores_zero:
                     cell.outputs.append(edited_zero_output())
                 cell.metadata[EDIT_REPORTED_KEY] = True
+
+    def _limit_note(self, run: CellRun | None) -> str | None:
+        """What stopped or cut a judged cell, in words, for the top of its verdict (None: nothing did)."""
+        if run is None:
+            return "this cell did not run (the kernel had stopped before it)"
+        words = {Limit.CPU: f"this cell was interrupted at its limit of {run.cpu_limit:g} CPU seconds",
+                 Limit.MEMORY: f"the kernel was killed: its processes held more than {self.tree_memory_bytes:,} "
+                               "bytes of memory together",
+                 Limit.DISK: f"the kernel was killed: it wrote more than {self.scratch_bytes:,} bytes to disk",
+                 Limit.MESSAGE: f"this cell sent a message over {self.max_message_bytes:,} bytes and was interrupted",
+                 Limit.OUTPUT: "this cell's output passed its limit and was cut (answers still counted)",
+                 Limit.FLOOD: "this cell flooded its output and was interrupted",
+                 Limit.DIED: "the kernel stopped while this cell ran (it exited, or was killed at a memory, process "
+                             "or disk limit)"}
+        found = [words[limit] for limit in run.hits]
+        return "; ".join(found) if found else None
 
     @staticmethod
     def _fail_unrun_cells(nb, died: int) -> None:

@@ -36,7 +36,7 @@ from pathlib import Path
 from ..grading.compare import as_numbers, difference
 
 __all__ = ["hidden_test", "check", "Verdict", "Raised", "Missing", "compare", "unusable", "first_problem",
-           "score_parts", "NOT_RUN", "JudgeModule", "load_judges", "judges_dir"]
+           "score_parts", "NOT_RUN", "JudgeModule", "load_judges", "judges_dir", "CellAnswers", "call_judge"]
 
 _HIDDEN_TEST_ATTRIBUTE = "__coursekit_hidden_test__"
 
@@ -87,11 +87,38 @@ class _MissingType:
 Missing = _MissingType()
 
 
+@dataclass(frozen=True)
+class CellAnswers:
+    """What one judged test cell left, sealed when the cell ended: its answers (one per case: a value, a Raised or
+    Missing), its records (key -> value) and the limits it ran into ("cpu", "output", ... see execute.Limit)."""
+
+    answers: list
+    records: dict
+    limits: tuple = ()
+
+
+def call_judge(judge, answers, records, cells):
+    """judge(answers, records), or judge(answers, records, cells) for a judge that takes a third argument: cells
+    maps every judged cell's grade_id to its ``CellAnswers``, so a judge can hold a function to its behaviour on the
+    same inputs in another cell (a function that answers differently depending on who calls it earns no more than
+    its worst behaviour) or credit consistency only with a helper tested elsewhere."""
+    import inspect
+
+    try:
+        parameters = [p for p in inspect.signature(judge).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        parameters = []
+    if len(parameters) >= 3:
+        return judge(answers, records, cells)
+    return judge(answers, records)
+
+
 def hidden_test(grade_id: str):
     """Register the decorated function as the grader's side of the test cell ``grade_id``.
 
     The function takes a numpy Generator and returns ``(cases, judge)``: a list of dicts of inputs, and
-    ``judge(answers, records) -> Verdict``.
+    ``judge(answers, records) -> Verdict`` (or ``judge(answers, records, cells)``: see ``call_judge``).
     """
     if not isinstance(grade_id, str) or not grade_id:
         raise ValueError(f"hidden_test: grade_id must be a non-empty str, got {grade_id!r}")

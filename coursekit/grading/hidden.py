@@ -25,7 +25,7 @@ from .wire import (
     record_file,
 )
 
-__all__ = ["cases", "answer", "record"]
+__all__ = ["cases", "answer", "record", "run_region"]
 
 
 def _grading_dir() -> Path | None:
@@ -95,3 +95,9 @@ def record(grade_id: str, key: str, value) -> None:
     data = encode_value({"key": key, "value": value})
     _write_atomic(folder / RECORDS / grade_id / record_file(key), data)
 
+
+
+def run_region(source: str, namespace: dict) -> None:
+    """Run a hidden-test region in a private copy of the notebook's namespace (the grader sends judged test cells
+    this way): the student's functions are visible to it, but nothing it defines stays behind for later cells."""
+    exec(compile(source, "<hidden test>", "exec"), dict(namespace))  # noqa: S102 - the instructor's test code
