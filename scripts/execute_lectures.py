@@ -6,10 +6,11 @@
 
 Lectures are stored with outputs so a student can read them without running anything, and so nbval (strict mode,
 in ``make test``) compares a fresh run with what is stored. To keep a rerun identical, every run happens in the
-course kernel with the same thread count (LECTURE_THREADS, also used by ``make test``), a fixed hash seed and the
-notebook's own seeds; the kernelspec, language metadata and cell ids are stored as JupyterLab writes them, so
-opening a lecture does not modify it (normalise_metadata). Each stored notebook records a hash of its cell
-sources: tests/test_lectures.py fails when a source was edited without re-executing (a stale notebook).
+course kernel with the same thread count (LECTURE_THREADS; the root conftest.py gives nbval's kernels the same
+lecture_env() in ``make test``), a fixed hash seed and the notebook's own seeds; the kernelspec, language metadata
+and cell ids are stored as JupyterLab writes them, so opening a lecture does not modify it (normalise_metadata).
+Each stored notebook records a hash of its cell sources: tests/test_lectures.py fails when a source was edited
+without re-executing (a stale notebook).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 metadata that JupyterLab does not rewrite on opening. (nbval, in `make test`, re-runs them and compares outputs.)"""
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -127,3 +128,31 @@ def test_normalising_gives_new_cells_stable_ids_and_keeps_old_ones():
     assert nb.nbformat_minor == 5 and nb.metadata["kernelspec"] == execute_lectures.KERNELSPEC
     assert "execution" not in nb.cells[2].metadata
     nbformat.validate(nb)
+
+
+def _root_conftest():
+    spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("relative, is_lecture", [("lectures/01_convolution.ipynb", True),
+                                                  ("tests/test_lectures.py", False),
+                                                  ("solutions/a1_conv_arithmetic/conv_arithmetic.ipynb", False)])
+def test_the_root_conftest_starts_only_lecture_kernels_in_the_stored_environment(monkeypatch, relative, is_lecture):
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    before = dict(os.environ)
+    setup = _root_conftest().pytest_runtest_setup(SimpleNamespace(path=ROOT / relative))
+    next(setup)  # what nbval's kernel start sees
+    during = dict(os.environ)
+    with pytest.raises(StopIteration):
+        setup.send(None)
+    assert dict(os.environ) == before
+    if is_lecture:
+        assert during["OMP_NUM_THREADS"] == str(execute_lectures.LECTURE_THREADS) and during["PYTHONHASHSEED"] == "0"
+    else:
+        assert during == before
