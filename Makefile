@@ -22,12 +22,15 @@ all: test
 
 $(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "coursekit needs Python >= 3.10, found " + sys.version.split()[0])'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -qq --upgrade pip
-	$(BIN)/python -m pip install -qq "$(TORCH)" $(TORCH_PIP_ARGS)
-	$(BIN)/python -m pip install -qq -e ".[$(EXTRAS)]"
-	$(BIN)/coursekit kernel install >/dev/null
-	touch $(STAMP)
+	@echo "== installing into $(VENV) (first run only; a few minutes)"
+	@test -x $(BIN)/python || { echo "   creating the virtual environment $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "   upgrading pip"; $(BIN)/python -m pip install -qq --upgrade pip
+	@echo "   installing PyTorch ($(TORCH))"; $(BIN)/python -m pip install -qq "$(TORCH)" $(TORCH_PIP_ARGS)
+	@echo "   installing coursekit with the extras $(EXTRAS) (Jupyter, nbgrader, plotting, test tools)"
+	@$(BIN)/python -m pip install -qq -e ".[$(EXTRAS)]"
+	@echo "   registering the course kernel"; $(BIN)/coursekit kernel install >/dev/null
+	@touch $(STAMP)
+	@echo "== installed"
 
 install: $(STAMP) sandbox
 
@@ -71,9 +74,10 @@ test-browser: $(STAMP) sandbox browser
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not slow and not notebooks and not browser" $(PYTEST_ARGS)
 
+# ALL_SAMPLES=1 grades every sample submission (default: the representative set of course/samples.json)
 course: $(STAMP) sandbox
 	$(BIN)/coursekit doctor
-	$(BIN)/coursekit course
+	$(BIN)/coursekit course $(if $(ALL_SAMPLES),--all-samples)
 
 # Started in the repository root, where nbgrader_config.py hands the formgrader, the Assignment List and Validate the
 # course's configuration; the venv's tools first on PATH (the formgrader runs alembic by name);

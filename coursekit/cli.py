@@ -19,6 +19,8 @@ def main(argv=None) -> int:
     course.add_argument("--root", default=".", help="repository root (default: current directory)")
     course.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU count)")
     course.add_argument("--keep-samples", action="store_true", help="do not regenerate course/submitted/")
+    course.add_argument("--all-samples", action="store_true",
+                        help="grade every sample (default: the representative set of course/samples.json)")
     course.add_argument("--no-sandbox", action="store_true",
                         help="grade without the bubblewrap sandbox (student code runs with your rights)")
 
@@ -80,7 +82,8 @@ def main(argv=None) -> int:
     if args.command == "course":
         from .course import run_course
 
-        return run_course(args.root, jobs=args.jobs, regenerate_samples=not args.keep_samples)
+        return run_course(args.root, jobs=args.jobs, regenerate_samples=not args.keep_samples,
+                          all_samples=args.all_samples)
     if args.command == "check":
         from .course.presubmit import main as check_main
 

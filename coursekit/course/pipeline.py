@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ class GradingResult:
     ok: bool
     detail: str = ""
     worker: int = 0
+    score: float | None = None       # what the gradebook holds once it was graded
+    max_score: float | None = None
 
 
 @dataclass
@@ -345,19 +348,24 @@ class Course:
                 shutil.copyfile(main_db, copy)
                 db_urls.append(f"sqlite:///{copy}")
 
-        queues = [pairs[k::jobs] for k in range(jobs)]
+        # one queue all workers draw from, the heaviest assignments first, so no worker idles at the end
+        order = sorted(range(len(pairs)), key=lambda i: -self._expected_cost(pairs[i][1]))
+        queue = [pairs[i] for i in order]
+        lock = threading.Lock()
         warn_if_oversubscribed(jobs, progress)
+        meter = Progress(len(pairs), progress)
 
         def run_queue(k):
             results = []
-            for student, assignment in queues[k]:
+            while True:
+                with lock:
+                    if not queue:
+                        return results
+                    student, assignment = queue.pop(0)
                 result = self.grade_one(student, assignment, work / f"submitted-{k}", db_urls[k], timeout=timeout,
                                         jobs=jobs, worker=k)
-                if progress:
-                    status = "graded" if result.ok else "FAILED"
-                    progress(f"   {status:<7} {assignment:<22} {student:<20} {result.seconds:6.1f} s")
+                meter.done(result)
                 results.append(result)
-            return results
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             per_worker = list(pool.map(run_queue, range(jobs)))
@@ -367,6 +375,19 @@ class Course:
         shutil.rmtree(work)
         by_pair = {(r.student, r.assignment): r for results in per_worker for r in results}
         return [by_pair[p] for p in pairs]
+
+    def _expected_cost(self, assignment: str) -> float:
+        """What grading one submission of the assignment costs, roughly: the CPU seconds its cells may use."""
+        cache = self.__dict__.setdefault("_costs", {})
+        if assignment not in cache:
+            try:
+                table = self.timeouts()
+                cache[assignment] = sum(
+                    table.get("cells", {}).get(grade_id, 0) for name in self.release_notebook_names(assignment)
+                    for grade_id in _grade_ids(self.release_notebook(assignment, name)))
+            except Exception:  # noqa: BLE001 - only the order of the queue depends on it
+                cache[assignment] = 0.0
+        return cache[assignment]
 
     def grade_one(self, student: str, assignment: str, staging_root: Path, db_url: str | None = None,
                   timeout: float | None = None, jobs: int = 1, worker=0,
@@ -385,8 +406,9 @@ class Course:
             elsewhere = [f"--CourseDirectory.autograded_directory={autograded}"] if autograded else []
             self.nbgrader("autograde", assignment, "--student", student, "--force", *elsewhere, db_url=db_url,
                           timeout=limit, jobs=jobs, submitted=staging)
-            self._require_graded(student, assignment, db_url)
-            return GradingResult(student, assignment, time.perf_counter() - start, True, worker=worker)
+            score, max_score = self._require_graded(student, assignment, db_url) or (None, None)
+            return GradingResult(student, assignment, time.perf_counter() - start, True, worker=worker, score=score,
+                                 max_score=max_score)
         except NbgraderError as exc:
             return GradingResult(student, assignment, time.perf_counter() - start, False, str(exc), worker)
 
@@ -420,7 +442,7 @@ class Course:
 
         return stage(self, student, assignment, staging_root)
 
-    def _require_graded(self, student: str, assignment: str, db_url: str | None) -> None:
+    def _require_graded(self, student: str, assignment: str, db_url: str | None) -> tuple[float, float]:
         """The gradebook, not nbgrader's log, says whether the submission was graded: every notebook's test cells
         have an automatic score."""
         import warnings
@@ -437,6 +459,7 @@ class Course:
                 for grade in notebook.grades:
                     if grade.auto_score is None and not grade.needs_manual_grade:
                         raise NbgraderError(f"{student}/{assignment}: cell {grade.name} has no automatic score")
+            return float(submission.score), float(submission.max_score)
 
     def _merge(self, results, worker_url: str) -> None:
         """Copy these graded submissions from a worker's gradebook into the course gradebook, every field of each
@@ -477,6 +500,56 @@ def load_nbgrader_config(course_dir: Path):
             raise NbgraderError(f"{Path(folder) / 'nbgrader_config.py'} failed to load: "
                                 f"{type(exc).__name__}: {exc}") from exc
     return config
+
+
+def _grade_ids(nb) -> list[str]:
+    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get(
+        "grade_id")]
+
+
+class Progress:
+    """[k/n], what each submission scored, and when the rest will be done, as each submission finishes: a tqdm bar
+    on a terminal, one line per submission everywhere (a CI log, a pipe)."""
+
+    def __init__(self, total: int, print_line=print):
+        self.total, self.print_line, self.finished, self.started = total, print_line, 0, time.perf_counter()
+        self._lock = threading.Lock()
+        self.bar = None
+        if print_line is not None and total and sys.stdout.isatty():
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, unit="submission", dynamic_ncols=True, leave=False)
+            except ImportError:
+                self.bar = None
+
+    def done(self, result: GradingResult) -> None:
+        if self.print_line is None:
+            return
+        with self._lock:
+            self.finished += 1
+            elapsed = time.perf_counter() - self.started
+            left = self.total - self.finished
+            eta = f"{_duration(elapsed / self.finished * left)} left" if left else "done"
+            if result.ok:
+                score = (f"{result.score:g} / {result.max_score:g}" if result.score is not None else "graded")
+            else:
+                score = "GRADER ERROR"
+            width = len(str(self.total))
+            line = (f"   [{self.finished:>{width}}/{self.total}] {result.assignment:<20} {result.student:<22} "
+                    f"{score:>12}  {result.seconds:5.0f} s   {eta}")
+            if self.bar is not None:
+                self.bar.write(line)
+                self.bar.update(1)
+                if not left:
+                    self.bar.close()
+            else:
+                self.print_line(line)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
 def sqlite_path(db_url: str) -> Path | None:

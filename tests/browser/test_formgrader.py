@@ -1,5 +1,5 @@
-"""The instructor's side: nbgrader's formgrader under JupyterLab started the `make lab` way on a graded course (A1
-released, the `reference` and `off_by_one` samples autograded, feedback generated for `off_by_one`)."""
+"""The instructor's side: nbgrader's formgrader under JupyterLab started the `make lab` way on the session's graded
+sample run (tests/conftest.py), feedback generated for `off_by_one` and `html_injection`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-pytestmark = pytest.mark.slow  # the session's course fixture autogrades two submissions first (about a minute)
+pytestmark = pytest.mark.slow  # the session's sample run grades the representative samples first
 
 ASSIGNMENT, NOTEBOOK = "a1_conv_arithmetic", "conv_arithmetic"
 STUDENTS = ("off_by_one", "reference")
@@ -110,3 +110,36 @@ def test_feedback_shows_failures_without_hidden_tests(instructor_lab, graded_cou
     leaked = [line for line in hidden if line in text]
     assert not leaked, f"the feedback shows hidden test code: {leaked}"
     assert "HIDDEN TESTS" not in text
+
+
+def _outside(lab, urls):
+    """Requests that left the Jupyter server (the page's own origin) and are not the template's own MathJax."""
+    return [u for u in urls if not u.startswith(lab.url) and not u.startswith(("data:", "blob:", "about:"))
+            and "mathjax" not in u.lower()]
+
+
+def test_a_hostile_submission_runs_no_script_in_the_formgrader(instructor_lab, graded_course, page):
+    """html_injection's outputs and markdown were built to run script in whoever renders them: the formgrader's
+    grading view shows the submission in the instructor's Jupyter origin, and nothing of it may run or fetch."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{graded_course.course / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission_notebook(NOTEBOOK, ASSIGNMENT, "html_injection").id
+    open_formgrader(page, instructor_lab, f"/formgrader/submissions/{submission}/")
+    page.locator(".nbgrader_cell").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(3000)  # an onerror or onload fires as soon as its element loads
+    page.steps("hostile-submission")
+    assert "a pixel" in page.locator("body").inner_text() or page.locator("img").count() > 0
+    assert page.dialogs == [], f"script from the submission ran in the formgrader: {page.dialogs}"
+    assert _outside(instructor_lab, page.requests) == [], _outside(instructor_lab, page.requests)
+
+
+def test_a_hostile_submissions_feedback_runs_no_script(instructor_lab, graded_course, page):
+    feedback = f"course/feedback/html_injection/{ASSIGNMENT}/{NOTEBOOK}.html"
+    assert (graded_course.root / feedback).is_file()
+    page.goto(instructor_lab.link(f"/files/{feedback}"))  # opened directly, as a student opens the file
+    page.locator("body").wait_for()
+    page.wait_for_timeout(3000)
+    page.steps("hostile-feedback")
+    assert page.dialogs == [], f"script from the submission ran in its feedback: {page.dialogs}"
+    assert _outside(instructor_lab, page.requests) == [], _outside(instructor_lab, page.requests)
