@@ -223,6 +223,7 @@ for folder in ("/tmp", "."):
 # formgrader, the student's feedback): image sizes that nbconvert writes unquoted ("width=1 onerror=..."), image data
 # that breaks out of its quoted src, HTML, markdown and SVG the grader drops, an external image that would be
 # fetched. The work is the reference's, so full marks; the tests render the feedback and the formgrader view.
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 HTML_INJECTION = """
 from IPython.display import display
 PIXEL = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
@@ -526,8 +527,7 @@ def add_samples(out: dict, helpers: dict) -> None:
         "normalised": variant(_normalised_variant),
         "html_injection": variant(lambda nb: _with_markdown_after(
             insert_after(nb, "a1-setup", HTML_INJECTION), "a1-setup", HTML_INJECTION_MARKDOWN,
-            {"pixel.png": {"image/png": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAAB"
-                                        "JRU5ErkJggg=="},
+            {"pixel.png": {"image/png": PIXEL},
              'x" onerror="alert(13).png': {"image/png": "AAAA"}})),
         "answers_late": variant(lambda nb: insert_after(nb, "a1-conv-solution", ANSWERS_LATE)),
         "forks_work": variant(lambda nb: insert_after(nb, "a1-sizes-solution", FORKS_WORK)),

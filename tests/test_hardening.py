@@ -239,8 +239,8 @@ def test_feedback_withholds_every_kernel_output_once_hidden_tests_have_run():
     nb.cells.insert(at, before)
     nb, _ = feedback.HideTestCode().preprocess(nb, {})
     text = json.dumps(nb)
-    for copy in encoded:
-        assert copy not in text
+    for encoding in encoded:
+        assert encoding not in text
     assert "secret_function" not in text and "hidden expectation" not in text
     assert [o.get("text") for o in leak.outputs] == [feedback.OUTPUT_WITHHELD]
     assert judged.outputs[0].text == "3 of 4 cases right\n"                   # the grader's verdict stays
