@@ -287,3 +287,18 @@ def test_check_reports_what_the_grader_will_see(course_copy):
                            text=True, timeout=300)
     assert "TODO  a1-sizes-solution: still raises NotImplementedError" in blank.stdout
     assert "visible tests: 0 / 20 points" in blank.stdout
+
+
+@needs_sandbox
+def test_one_submission_round_trip(tmp_path):
+    """The inner loop's round trip (`make test-fast`): one A1 submission through the real nbgrader, staged,
+    sandboxed, judged, its score read back from the gradebook, its run record written."""
+    course = Course(ROOT).copy(tmp_path)
+    course.release("a1_conv_arithmetic")
+    lines = []
+    [result] = course.autograde([("off_by_one", "a1_conv_arithmetic")], jobs=1, progress=lines.append)
+    assert result.ok, result.detail
+    assert (result.score, result.max_score) == (18.0, 20.0)
+    assert any("[1/1]" in line and "18 / 20" in line for line in lines), lines
+    record = json.loads((tmp_path / "course" / "run_records" / "off_by_one" / "a1_conv_arithmetic.json").read_text())
+    assert record["format"] == 1 and record["cells"] and all(c["limit"] is None for c in record["cells"])
