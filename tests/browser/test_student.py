@@ -8,7 +8,6 @@ import re
 import time
 
 import pytest
-from conftest import REPO
 from jupyterlab import (
     DIRTY_TAB,
     error_outputs,
@@ -20,6 +19,8 @@ from jupyterlab import (
     wait_for_change,
     widget_controls,
 )
+
+from conftest import REPO
 
 LECTURES = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "lectures").glob("*.ipynb"))
 # Run All in the browser for the lectures with widgets (to move them); every lecture also runs under nbval, and
