@@ -254,16 +254,26 @@ class Course:
             raise NbgraderError(f"the source directory {self.source_dir} does not exist")
         return sorted(p.name for p in self.source_dir.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
-    def release(self, assignment: str) -> Path:
+    def release(self, assignment: str, progress=print) -> Path:
         """Generate the student version of one assignment into the release directory, record it in the gradebook,
         and add its test and read-only cells to the course's release history (``plugins.record_release``: a cell
-        equal to any released version is never taken for an edit). Returns the released folder."""
+        equal to any released version is never taken for an edit). Returns the released folder.
+
+        A released notebook that differs from what the last release wrote (a student's work in assignments/) is
+        copied aside first (``release_guard``); ``progress`` is told where."""
         from .plugins import RELEASE_HISTORY, record_release
+        from .release_guard import load_written, protect, record_written
 
         self.check_kernels([assignment], released=False)
-        self.nbgrader("generate_assignment", assignment, "--create", "--force")
         released = self.release_dir / assignment
-        record_release(self.course / RELEASE_HISTORY, assignment, released)
+        history = self.course / RELEASE_HISTORY
+        guarded = protect(history, released, assignment)
+        self.nbgrader("generate_assignment", assignment, "--create", "--force")
+        for message in guarded.settle(released):
+            (progress or print)(f"   {message}")
+        earlier = load_written(history)  # record_release rewrites the history with its own keys only
+        record_release(history, assignment, released)
+        record_written(history, assignment, released, earlier)
         return released
 
     # ------------------------------------------------------------------------------------ the release's record
