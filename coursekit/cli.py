@@ -46,9 +46,15 @@ def main(argv=None) -> int:
     collect = sub.add_parser("collect", help="collect submissions from an LMS download (zip) into submitted/")
     collect.add_argument("assignment")
     collect.add_argument("archive", help="the zip file downloaded from the learning-management system")
-    collect.add_argument("--pattern", default=None,
-                         help="nbgrader's FileNameCollectorPlugin.named_regexp: matched against each file's path, "
-                              "with (?P<student_id>...) and (?P<file_id>...) groups (default: Canvas's file names)")
+    layout = collect.add_mutually_exclusive_group()
+    layout.add_argument("--lms", choices=["canvas", "moodle", "nbgrader"], default=None,
+                        help="the download's layout (default: detected from the file names when only one fits)")
+    layout.add_argument("--pattern", default=None,
+                        help="instead, nbgrader's FileNameCollectorPlugin.named_regexp: matched against each file's "
+                             "path, with (?P<student_id>...) and (?P<file_id>...) groups")
+    collect.add_argument("--times", default=None, metavar="WORKSHEET.csv",
+                         help="Moodle's grading worksheet: submission times from its 'Last modified (submission)'")
+    collect.add_argument("--timezone", default=None, help="the time zone of the worksheet's times (default: local)")
     collect.add_argument("--force", action="store_true", help="replace submissions collected before")
     collect.add_argument("--root", default=".")
 
@@ -59,6 +65,12 @@ def main(argv=None) -> int:
 
     export = sub.add_parser("export", help="write course/grades.csv and print the grade table")
     export.add_argument("--to", default=None)
+    export.add_argument("--canvas-template", default=None, metavar="CANVAS_EXPORT.csv",
+                        help="Canvas's gradebook export: its rows and columns kept, the scores filled in")
+    export.add_argument("--canvas-column", action="append", default=[], metavar="ASSIGNMENT=COLUMN",
+                        help="the Canvas column of an assignment whose name differs (repeatable)")
+    export.add_argument("--moodle-template", action="append", default=[], metavar="ASSIGNMENT=WORKSHEET.csv",
+                        help="Moodle's grading worksheet of an assignment, filled in (repeatable)")
     export.add_argument("--root", default=".")
 
     check = sub.add_parser("check", help="run your notebook exactly as the autograder will, and say what passes")
@@ -103,21 +115,43 @@ def main(argv=None) -> int:
                 results = course.autograde(pairs, jobs=args.jobs or os.cpu_count() or 1)
             return 1 if any(not r.ok for r in results) else 0
         elif args.command == "collect":
-            from .course.collect import DEFAULT_PATTERN, collect
+            from .course.collect import collect
 
-            print(collect(course, args.assignment, args.archive, pattern=args.pattern or DEFAULT_PATTERN,
-                          force=args.force))
+            report = collect(course, args.assignment, args.archive, pattern=args.pattern, lms_name=args.lms,
+                             force=args.force, times=args.times, timezone=args.timezone)
+            print(report)
+            if not report.collected:
+                print(f"coursekit collect: nothing was collected from {args.archive}", file=sys.stderr)
+                return 1
         elif args.command == "feedback":
             for student in args.student:
                 print(f"feedback for {student}: {course.feedback(args.assignment, student)}")
         elif args.command == "export":
+            from .course.lms import export_lms
+
             path = course.export(args.to)
             print(grade_table(read_grades(path)))
-            print(f"written to {path}")
+            paths, notes = export_lms(course, args.canvas_template, _pairs(args.canvas_column, "--canvas-column"),
+                                      _pairs(args.moodle_template, "--moodle-template"))
+            print(f"written to {path}; for Canvas's gradebook import {paths[0]}; for Moodle's grading worksheet "
+                  f"upload {', '.join(str(p.name) for p in paths[1:])}")
+            for note in notes:
+                print(f"   note: {note}")
     except (NbgraderError, RuntimeError, ValueError) as exc:
         print(f"coursekit {args.command}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _pairs(values, option: str) -> dict:
+    """NAME=VALUE arguments as a dict; ValueError naming the option for one without '='."""
+    pairs = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name:
+            raise ValueError(f"{option} {value!r}: expected ASSIGNMENT=VALUE")
+        pairs[name] = rest
+    return pairs
 
 
 if __name__ == "__main__":
