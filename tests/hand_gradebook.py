@@ -1,0 +1,94 @@
+"""Gradebooks and graded notebooks made by hand on the tiny course (tests/tiny_course.py), for the instructor's
+commands that only read them (export, report, similarity, regrade's diff): no kernel runs, so their tests are fast."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import nbformat
+import tiny_course as tiny
+
+from coursekit.course.pipeline import Course
+
+
+def released_course(root) -> Course:
+    """The tiny course, released, with a due date (tiny.DUE) in its gradebook."""
+    course = Course(tiny.make_course(Path(root)))
+    course.release(tiny.ASSIGNMENT, progress=None)
+    with gradebook(course) as gb:
+        gb.update_or_create_assignment(tiny.ASSIGNMENT, duedate=tiny.DUE)
+    return course
+
+
+def copy_course(course: Course, dest) -> Course:
+    shutil.copytree(course.root, dest, symlinks=True)
+    return Course(dest)
+
+
+class gradebook:
+    def __init__(self, course: Course):
+        from nbgrader.api import Gradebook
+
+        warnings.filterwarnings("ignore", module="nbgrader.api")
+        self.gb = Gradebook(course.db_url)
+
+    def __enter__(self):
+        return self.gb
+
+    def __exit__(self, *exc):
+        if not exc[0]:
+            self.gb.db.commit()
+        self.gb.close()
+
+
+def grade(course: Course, student: str, scores: dict, timestamp: datetime.datetime | None = None,
+          first_name=None, last_name=None, email=None, flagged=False, manual: dict | None = None,
+          comments: dict | None = None) -> None:
+    """Put a graded submission of the tiny assignment into the gradebook: scores {cell name: auto score}, manual
+    {cell: manual score}, comments {cell: manual comment}; unnamed cells score 0 (manual cells: need grading)."""
+    with gradebook(course) as gb:
+        gb.update_or_create_student(student, first_name=first_name, last_name=last_name, email=email)
+        submission = gb.update_or_create_submission(tiny.ASSIGNMENT, student, timestamp=timestamp)
+        for nb in submission.notebooks:
+            nb.flagged = flagged
+            for g in nb.grades:
+                g.auto_score = None if g.name == "explain" else float(scores.get(g.name, 0))
+                g.manual_score = (manual or {}).get(g.name)
+                g.needs_manual_grade = g.name == "explain" and g.manual_score is None
+            for c in nb.comments:
+                c.manual_comment = (comments or {}).get(c.name)
+
+
+def graded_notebook(course: Course, student: str, verdicts: dict, answer: str = "return 2 * x") -> Path:
+    """Write autograded/<student>/tiny/tiny.ipynb as ExecuteAndJudge leaves it: verdicts {test cell: (score,
+    message)}; a failing cell gets HiddenTestFailed's error output, a partial one the message on stdout."""
+    nb = nbformat.read(course.release_dir / tiny.ASSIGNMENT / f"{tiny.ASSIGNMENT}.ipynb", as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") == "double":
+            cell.source = f"def double(x):\n    {answer}"
+        if meta.get("grade_id") in verdicts:
+            score, message = verdicts[meta["grade_id"]]
+            if score <= 0:
+                cell.outputs = [nbformat.v4.new_output("error", ename="HiddenTestFailed", evalue=message,
+                                                       traceback=[f"HiddenTestFailed: {message}"])]
+            else:
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=message + "\n")]
+    folder = course.autograded_dir / student / tiny.ASSIGNMENT
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / f"{tiny.ASSIGNMENT}.ipynb")
+    return folder / f"{tiny.ASSIGNMENT}.ipynb"
+
+
+def run_record(course: Course, student: str, cpu: float, limits: dict | None = None) -> Path:
+    """The executor's run record (course/run_records/<student>/<assignment>.json), by hand."""
+    cells = [{"grade_id": gid, "index": i, "cpu_seconds": cpu / 3, "limit": (limits or {}).get(gid)}
+             for i, gid in enumerate(["double", "test_two", "test_negative"])]
+    path = course.course / "run_records" / student / f"{tiny.ASSIGNMENT}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": 1, "cpu_seconds": cpu, "wall_seconds": cpu * 1.5, "cells": cells}))
+    return path
