@@ -73,6 +73,16 @@ def main(argv=None) -> int:
                         help="Moodle's grading worksheet of an assignment, filled in (repeatable)")
     export.add_argument("--root", default=".")
 
+    regrade = sub.add_parser("regrade", help="grade one submission again, show the per-cell difference and log it "
+                             "(course/audit_log.jsonl); manual grades and comments are kept")
+    regrade.add_argument("assignment")
+    regrade.add_argument("--student", required=True)
+    regrade.add_argument("--reason", required=True, help="why (goes into the audit log)")
+    regrade.add_argument("--by", default=None, help="who regrades (default: your user name)")
+    regrade.add_argument("--no-sandbox", action="store_true",
+                         help="grade without the bubblewrap sandbox (student code runs with your rights)")
+    regrade.add_argument("--root", default=".")
+
     check = sub.add_parser("check", help="run your notebook exactly as the autograder will, and say what passes")
     check.add_argument("notebook")
     check.add_argument("--release", default=None, help="the released notebook to compare with (found if omitted)")
@@ -123,6 +133,10 @@ def main(argv=None) -> int:
             if not report.collected:
                 print(f"coursekit collect: nothing was collected from {args.archive}", file=sys.stderr)
                 return 1
+        elif args.command == "regrade":
+            from .course.regrade import regrade
+
+            print(regrade(course, args.assignment, args.student, args.reason, by=args.by))
         elif args.command == "feedback":
             for student in args.student:
                 print(f"feedback for {student}: {course.feedback(args.assignment, student)}")

@@ -404,6 +404,7 @@ class Course:
         start = time.perf_counter()
         try:
             staging = self._stage(student, assignment, staging_root)
+            self._apply_extension(student, assignment, db_url)
             limit = timeout if timeout is not None else self.wall_limit(staging / student / assignment)
             elsewhere = [f"--CourseDirectory.autograded_directory={autograded}"] if autograded else []
             self.nbgrader("autograde", assignment, "--student", student, "--force", *elsewhere, db_url=db_url,
@@ -412,6 +413,16 @@ class Course:
             return GradingResult(student, assignment, time.perf_counter() - start, True, worker=worker)
         except NbgraderError as exc:
             return GradingResult(student, assignment, time.perf_counter() - start, False, str(exc), worker)
+
+    def _apply_extension(self, student: str, assignment: str, db_url: str | None) -> None:
+        """course/extensions.json's entry for this submission into the gradebook it is graded into, so nbgrader's
+        late penalty honours it (``coursekit.course.extensions``)."""
+        from .extensions import apply_extension
+
+        try:
+            apply_extension(self, student, assignment, db_url)
+        except ValueError as exc:
+            raise NbgraderError(str(exc)) from None
 
     WALL_MARGIN = 600  # seconds for nbgrader itself: start-up, kernels starting and stopping, the gradebook
 
