@@ -83,6 +83,20 @@ def main(argv=None) -> int:
                          help="grade without the bubblewrap sandbox (student code runs with your rights)")
     regrade.add_argument("--root", default=".")
 
+    similar = sub.add_parser("similarity", help="pairs of students whose answer cells are alike (winnowing, on this "
+                             "machine; the release's starter code removed)")
+    similar.add_argument("assignment")
+    similar.add_argument("--threshold", type=float, default=0.5,
+                         help="report pairs sharing at least this fraction of fingerprints (default 0.5)")
+    similar.add_argument("--root", default=".")
+
+    report = sub.add_parser("report", help="the class report: one self-contained HTML page with plots "
+                            "(course/reports/)")
+    report.add_argument("assignment", nargs="?", help="default: every assignment in the gradebook")
+    report.add_argument("--to", default=None, help="the folder to write into (default: course/reports)")
+    report.add_argument("--threshold", type=float, default=0.5, help="similarity threshold (default 0.5)")
+    report.add_argument("--root", default=".")
+
     check = sub.add_parser("check", help="run your notebook exactly as the autograder will, and say what passes")
     check.add_argument("notebook")
     check.add_argument("--release", default=None, help="the released notebook to compare with (found if omitted)")
@@ -137,6 +151,18 @@ def main(argv=None) -> int:
             from .course.regrade import regrade
 
             print(regrade(course, args.assignment, args.student, args.reason, by=args.by))
+        elif args.command == "similarity":
+            from .course.similarity import describe, similarity
+
+            if not 0 <= args.threshold <= 1:
+                raise ValueError(f"--threshold {args.threshold}: a fraction between 0 and 1")
+            pairs, answers, _ = similarity(course, args.assignment, threshold=args.threshold)
+            print(describe(pairs, args.assignment, len(answers), args.threshold))
+        elif args.command == "report":
+            from .course.report import write_report
+
+            page = write_report(course, args.assignment, folder=args.to, threshold=args.threshold)
+            print(f"report written to {page}")
         elif args.command == "feedback":
             for student in args.student:
                 print(f"feedback for {student}: {course.feedback(args.assignment, student)}")
