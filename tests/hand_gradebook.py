@@ -92,3 +92,50 @@ def run_record(course: Course, student: str, cpu: float, limits: dict | None = N
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"format": 1, "cpu_seconds": cpu, "wall_seconds": cpu * 1.5, "cells": cells}))
     return path
+
+
+HOSTILE = '<img src=x onerror=alert(1)>'
+HOSTILE_LINK = '[click](javascript:alert(1)) <a href="javascript:alert(2)">x</a> <script>alert(3)</script>'
+
+
+def report_course(root) -> Course:
+    """The tiny course with a class to report on: five graded students (one late, one edited a test, one a planted
+    copy of another), verdict messages in their graded notebooks, run records (one kernel out of memory, one
+    submission without a record), feedback pages, a regrade in the audit log; hostile strings wherever a student
+    could put one (a name, a student id, verdict messages quoting the student's values, a regrade's reason)."""
+    course = released_course(root)
+    copied = ("out = []\n    for value in [x, x]:\n        total = 0\n        for k in range(len(value)):\n"
+              "            total = total + value[k] * 1\n        out.append(total)\n    return sum(out) if out "
+              "else None")
+    disguised = ("res = []\n    for v in [x, x]:\n        acc = 0\n        for i in range(len(v)):\n"
+                 "            acc = acc + v[i] * 1  # mine\n        res.append(acc)\n    return sum(res) if res "
+                 "else None")
+    students = {
+        "alice": dict(scores={"test_two": 1, "test_negative": 2}, manual={"explain": 1}, first_name="Alice",
+                      verdicts={}, answer="return 2 * x", cpu=1.5),
+        "bob": dict(scores={"test_two": 1}, first_name="Bob", verdicts={"test_negative": (0, "pooling rounds up")},
+                    answer="return x + 2", cpu=2.0, timestamp=tiny.DUE + 3 * tiny.HOUR),
+        "carol": dict(scores={"test_two": 1}, first_name=HOSTILE, verdicts={"test_negative": (0, "pooling rounds "
+                      "up")}, answer=copied, cpu=30.0, limits={"test_negative": "memory"}, flagged=True),
+        "javascript:alert(1)": dict(scores={}, first_name="Mallory", answer=disguised, cpu=None,
+                                    verdicts={"test_two": (0, HOSTILE), "test_negative": (0, HOSTILE_LINK)}),
+        "erin": dict(scores={"test_two": 1, "test_negative": 1}, first_name="Erin", answer="return x * 2",
+                     verdicts={"test_negative": (0.5, "half right: the sign of negative inputs")}, cpu=0.5),
+    }
+    for student, spec in students.items():
+        grade(course, student, spec["scores"], timestamp=spec.get("timestamp"), first_name=spec["first_name"],
+              manual=spec.get("manual"), flagged=spec.get("flagged", False))
+        graded_notebook(course, student, spec["verdicts"], spec["answer"])
+        tiny.submit(course.root, student, body=spec["answer"])   # the submitted copy similarity reads
+        if spec["cpu"] is not None:
+            run_record(course, student, spec["cpu"], spec.get("limits"))
+        feedback = course.feedback_dir / student / tiny.ASSIGNMENT
+        feedback.mkdir(parents=True, exist_ok=True)
+        (feedback / f"{tiny.ASSIGNMENT}.html").write_text(f"<html><body>feedback for {student}</body></html>")
+    with gradebook(course) as gb:                     # the late penalty nbgrader's "zero" method gives
+        bob = gb.find_submission(tiny.ASSIGNMENT, "bob")
+        bob.notebooks[0].late_submission_penalty = 1.0
+    entry = {"time": "2030-01-02T10:00:00+00:00", "by": "prof", "assignment": tiny.ASSIGNMENT, "student": "bob",
+             "reason": HOSTILE_LINK, "before": {"total": 0.0}, "after": {"total": 1.0}, "outcome": "regraded"}
+    (course.course / "audit_log.jsonl").write_text(json.dumps(entry) + "\n")
+    return course
