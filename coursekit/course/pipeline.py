@@ -544,8 +544,47 @@ class Course:
 
     # -------------------------------------------------------------------------------- feedback and export
     def feedback(self, assignment: str, student: str) -> Path:
-        # feedback is generated from autograded/ (written by nbgrader alone), never from what a kernel touched
-        self.nbgrader("generate_feedback", assignment, "--student", student, "--force")
+        """HTML feedback for one graded submission, in feedback/<student>/<assignment>/. Generated from
+        autograded/ (written by nbgrader alone), never from what a kernel touched, with the course's
+        GenerateFeedback preprocessors (coursekit's HideTestCode: hidden tests stay hidden; layered over a stock
+        course as ``grading_arguments`` does). nbgrader's GenerateFeedback runs in this process: its start-up was
+        most of the command's time, and nothing of the student's runs here (converting a graded notebook to HTML
+        executes nothing)."""
+        import copy
+        import logging
+
+        from nbgrader.converters import GenerateFeedback
+        from nbgrader.converters.base import NbGraderException
+        from nbgrader.coursedir import CourseDirectory
+        from traitlets.config import Config
+
+        self.check_config()
+        config = copy.deepcopy(self.config)
+        config.merge(Config({"CourseDirectory": {"root": str(self.course),
+                                                 "autograded_directory": str(self.autograded_dir),
+                                                 "feedback_directory": str(self.feedback_dir)}}))
+        if not self.coursekit_configured:
+            from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+            from nbgrader.preprocessors import GetGrades
+
+            from .plugins import HideTestCode
+
+            config.GenerateFeedback.preprocessors = [GetGrades, HideTestCode, CSSHTMLHeaderPreprocessor]
+        coursedir = CourseDirectory(config=config)
+        coursedir.assignment_id, coursedir.student_id = assignment, student
+        log = logging.getLogger("coursekit.feedback")
+        log.propagate = False
+        if not log.filters:
+            # nbconvert's HTMLExporter configures display_data_priority for every NbConvertBase; nbgrader's
+            # preprocessors have that trait unconfigurable, and traitlets warns about it on every run
+            log.addFilter(_DropMessages("display_data_priority"))
+        converter = GenerateFeedback(coursedir=coursedir, config=config, log=log)
+        converter.force = True
+        try:
+            converter.start()
+        except NbGraderException as exc:
+            raise NbgraderError(f"nbgrader generate_feedback {assignment} --student {student} failed: "
+                                f"{exc or 'see the messages above'}") from None
         return self.feedback_dir / student / assignment
 
     def export(self, path: Path | None = None) -> Path:
@@ -563,6 +602,16 @@ class Course:
             CsvExportPlugin(to=str(partial)).export(gb)
         os.replace(partial, path)
         return path
+
+
+class _DropMessages:
+    """A logging filter dropping the records whose message contains a text."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def filter(self, record) -> bool:
+        return self.text not in record.getMessage()
 
 
 def load_nbgrader_config(course_dir: Path):
