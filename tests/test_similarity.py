@@ -132,3 +132,21 @@ def test_the_planted_pair_is_found_and_honest_solutions_are_not():
 def test_the_starter_code_is_nobodys(tmp_path):
     blank = [Answer(f"s{k}", {"naive": STARTER["naive"]}) for k in range(5)]
     assert compare(blank, STARTER, threshold=0.0) == []      # identical, but nothing of their own
+
+
+def test_the_command_reads_the_course_and_finds_the_planted_copy(tmp_path, capsys):
+    """`coursekit similarity ASSIGNMENT` on a course directory: the submitted notebooks' answer cells against the
+    release's starter code; the disguised copy (carol ~ the student with the hostile id) is the one pair flagged,
+    honest answers of one line are too short to judge; a threshold outside [0, 1] is refused with exit status 1."""
+    import hand_gradebook as hand
+    import tiny_course as tiny
+
+    from coursekit.cli import main as cli
+
+    course = hand.report_course(tmp_path / "course")
+    assert cli(["similarity", tiny.ASSIGNMENT, "--root", str(course.root)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"similarity of {tiny.ASSIGNMENT}: 5 submission(s), 1 pair(s) at or above 50%"
+    assert len(out) == 2 and "100%  carol ~ javascript:alert(1)" in out[1] and "cells double" in out[1]
+    assert cli(["similarity", tiny.ASSIGNMENT, "--root", str(course.root), "--threshold", "1.5"]) == 1
+    assert "--threshold 1.5" in capsys.readouterr().err
