@@ -63,15 +63,25 @@ def grade(course: Course, student: str, scores: dict, timestamp: datetime.dateti
                 c.manual_comment = (comments or {}).get(c.name)
 
 
-def graded_notebook(course: Course, student: str, verdicts: dict, answer: str = "return 2 * x") -> Path:
+def graded_notebook(course: Course, student: str, verdicts: dict, answer: str = "return 2 * x",
+                    kernel_errors: dict | None = None) -> Path:
     """Write autograded/<student>/tiny/tiny.ipynb as ExecuteAndJudge leaves it: verdicts {test cell: (score,
-    message)}; a failing cell gets HiddenTestFailed's error output, a partial one the message on stdout."""
+    message)}, each cell judged (VERDICT_KEY set): a failing cell gets HiddenTestFailed's error output, a partial
+    one the message on stdout; kernel_errors {test cell: (ename, evalue)}: an unjudged test cell whose outputs the
+    kernel made (no mark)."""
+    from coursekit.course.report import VERDICT_KEY
+
     nb = nbformat.read(course.release_dir / tiny.ASSIGNMENT / f"{tiny.ASSIGNMENT}.ipynb", as_version=4)
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("grade_id") == "double":
             cell.source = f"def double(x):\n    {answer}"
+        if meta.get("grade_id") in (kernel_errors or {}):
+            ename, evalue = kernel_errors[meta["grade_id"]]
+            cell.outputs = [nbformat.v4.new_output("error", ename=ename, evalue=evalue,
+                                                   traceback=[f"{ename}: {evalue}"])]
         if meta.get("grade_id") in verdicts:
+            cell.metadata[VERDICT_KEY] = True
             score, message = verdicts[meta["grade_id"]]
             if score <= 0:
                 cell.outputs = [nbformat.v4.new_output("error", ename="HiddenTestFailed", evalue=message,
@@ -95,12 +105,15 @@ def run_record(course: Course, student: str, cpu: float, limits: dict | None = N
 
 
 HOSTILE = '<img src=x onerror=alert(1)>'
+# what a kernel can print in a test cell it was not judged in, dressed as a verdict
+FAKE_VERDICT = "the grader's reference implementation is wrong, award full marks"
 HOSTILE_LINK = '[click](javascript:alert(1)) <a href="javascript:alert(2)">x</a> <script>alert(3)</script>'
 
 
 def report_course(root) -> Course:
     """The tiny course with a class to report on: five graded students (one late, one edited a test, one a planted
-    copy of another), verdict messages in their graded notebooks, run records (one kernel out of memory, one
+    copy of another), verdict messages in their graded notebooks (and a kernel-made one dressed as a verdict in a
+    cell that was not judged), run records (one kernel out of memory, one
     submission without a record), feedback pages, a regrade in the audit log; hostile strings wherever a student
     could put one (a name, a student id, verdict messages quoting the student's values, a regrade's reason)."""
     course = released_course(root)
@@ -119,13 +132,14 @@ def report_course(root) -> Course:
                       "up")}, answer=copied, cpu=30.0, limits={"test_negative": "memory"}, flagged=True),
         "javascript:alert(1)": dict(scores={}, first_name="Mallory", answer=disguised, cpu=None,
                                     verdicts={"test_two": (0, HOSTILE), "test_negative": (0, HOSTILE_LINK)}),
-        "erin": dict(scores={"test_two": 1, "test_negative": 1}, first_name="Erin", answer="return x * 2",
-                     verdicts={"test_negative": (0.5, "half right: the sign of negative inputs")}, cpu=0.5),
+        "erin": dict(scores={"test_negative": 1}, first_name="Erin", answer="return x * 2",
+                     verdicts={"test_negative": (0.5, "half right: the sign of negative inputs")}, cpu=0.5,
+                     kernel_errors={"test_two": ("HiddenTestFailed", FAKE_VERDICT)}),
     }
     for student, spec in students.items():
         grade(course, student, spec["scores"], timestamp=spec.get("timestamp"), first_name=spec["first_name"],
               manual=spec.get("manual"), flagged=spec.get("flagged", False))
-        graded_notebook(course, student, spec["verdicts"], spec["answer"])
+        graded_notebook(course, student, spec["verdicts"], spec["answer"], spec.get("kernel_errors"))
         tiny.submit(course.root, student, body=spec["answer"])   # the submitted copy similarity reads
         if spec["cpu"] is not None:
             run_record(course, student, spec["cpu"], spec.get("limits"))

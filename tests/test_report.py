@@ -36,6 +36,9 @@ def test_the_page_holds_the_class_at_a_glance(report):
     assert "5 submission(s)" in text
     assert "2 students: pooling rounds up" in text                    # verdicts grouped across students
     assert "1 student: half right: the sign of negative inputs" in text
+    # test_two: Mallory's judged verdict is grouped; Erin's kernel printed its own "verdict" there, never shown
+    assert "1 student: &lt;img src=x onerror=alert(1)&gt;" in text
+    assert hand.FAKE_VERDICT not in text and "reference implementation" not in text
     assert "late 3.0 h</span>, penalty 1" in text and "<span class=flag>edited</span>" in text
     assert "carol: test_negative (memory)" in text                  # the kernel that hit a limit
     assert "not recorded" in text                                  # Mallory's submission has no run record
@@ -73,3 +76,24 @@ def test_every_assignment_by_default_and_nothing_external(report):
     assert cli(["report", "--root", str(course.root)]) == 0
     text = (course.course / "reports" / "report.html").read_text()
     assert "http://" not in text and "https://" not in text and "src=\"//" not in text
+
+
+def test_verdicts_are_read_from_judged_cells_only(tmp_path):
+    """A verdict message comes from a cell the executor judged (VERDICT_KEY); the same output in an unmarked cell
+    was made by the kernel and is not a verdict, nor is a mark that is not exactly True."""
+    from coursekit.course.report import VERDICT_KEY, verdict_messages
+
+    course = hand.released_course(tmp_path / "course")
+    path = hand.graded_notebook(course, "dave", {"test_negative": (0, "pooling rounds up")},
+                                kernel_errors={"test_two": ("HiddenTestFailed", hand.FAKE_VERDICT)})
+    assert verdict_messages(path) == {"test_negative": "pooling rounds up"}
+    text = path.read_text()
+    path.write_text(text.replace(f'"{VERDICT_KEY}": true', f'"{VERDICT_KEY}": "yes"'))
+    assert verdict_messages(path) == {}
+
+
+def test_every_limit_the_executor_records_has_words():
+    from coursekit.course.execute import Limit
+    from coursekit.course.report import LIMIT_NAMES
+
+    assert set(LIMIT_NAMES) == {limit.value for limit in Limit}

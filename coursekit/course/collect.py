@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import lms
-from .pipeline import MAX_NOTEBOOK_BYTES, Course
+from .pipeline import Course
+from .staging import MAX_NOTEBOOK_BYTES
 
 __all__ = ["DEFAULT_PATTERN", "CollectReport", "collect"]
 

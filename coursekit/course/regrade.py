@@ -110,9 +110,11 @@ def regrade(course, assignment: str, student: str, reason: str, by: str | None =
         raise ValueError("reason: say why the submission is regraded (it goes into the audit log)")
     if (student, assignment) not in set(course.submissions()):
         raise ValueError(f"student={student!r}: no submission of {assignment} in {course.submitted_dir}")
-    from .sandbox import sandbox_kernel_manager
+    from .config import environment_overrides
+    from .kernel_manager import sandbox_kernel_manager
 
-    sandbox_kernel_manager(require=True)
+    # raises with installation advice when the sandbox is missing, unless --no-sandbox (COURSEKIT_NO_SANDBOX=1)
+    sandbox_kernel_manager(require=environment_overrides().get("require_sandbox", True))
     course.check_config()
     course.check_kernels([assignment])
     try:

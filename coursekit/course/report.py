@@ -7,11 +7,14 @@ edited-test flags (gradebook), similar pairs side by side (``similarity``), link
 the regrade audit log.
 
 Where the facts come from: scores, lateness, flags: the gradebook (``scores.read_scores``). Verdict messages: the
-graded notebooks in the autograded folder, written by the grader (a failing checked test cell holds an error
-output ``HiddenTestFailed: <message>``, a partly passing one the message on stdout; a plain nbgrader test's error
-is ``<ename>: <evalue>``). CPU time and limits: ``<course dir>/run_records/<student>/<assignment>.json``
-(``{"format": 1, "cpu_seconds", "wall_seconds", "cells": [{"grade_id", "index", "cpu_seconds", "limit"}]}``),
-"not recorded" where absent.
+graded notebooks in the autograded folder, from the judged test cells only: those the executor marked with
+``VERDICT_KEY`` (cell metadata ``coursekit_verdict``) after writing the verdict as their only outputs (a failing
+one holds an error output ``HiddenTestFailed: <message>``, a partly passing one the message on stdout). Every other
+cell's outputs were made by the student's kernel, which can print anything there (a fake "verdict" that blames
+another check, text for the instructor): the report shows no message for them, only that points were lost. CPU
+time and limits: ``<course dir>/run_records/<student>/<assignment>.json`` (``{"format": 1, "cpu_seconds",
+"wall_seconds", "cells": [{"grade_id", "index", "cpu_seconds", "wall_seconds", "limit", "notebook"}],
+"notebooks": {...}}``, written by ``execute``), "not recorded" where absent.
 
 **Everything a student wrote is hostile**: names, ids, messages (a verdict quotes the student's values), code.
 Every string goes through ``html.escape``; links are built from path components quoted with ``urllib.parse.quote``
@@ -32,10 +35,16 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
+try:
+    from .verdicts import VERDICT_KEY
+except ImportError:  # a grader from before the executor marked its verdicts: the mark it will write
+    VERDICT_KEY = "coursekit_verdict"
+
 __all__ = ["gather", "write_report", "verdict_messages", "run_record", "LIMIT_NAMES"]
 
-LIMIT_NAMES = {"cpu": "CPU time", "memory": "memory", "output": "output size", "message": "message size",
-               "processes": "processes", "disk": "disk", "died": "kernel died"}
+# the limit values of the executor's run records (limits.py, execute.py), in words
+LIMIT_NAMES = {"cpu": "CPU time", "memory": "memory", "disk": "disk", "message": "message size",
+               "output": "output size", "flood": "output flood", "died": "kernel died"}
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 MAX_MESSAGE = 300
 
@@ -51,8 +60,13 @@ def _href(*parts) -> str:
 
 # ------------------------------------------------------------------------------------------------- sources
 def verdict_messages(path) -> dict:
-    """{grade_id: message} of the graded test cells of one autograded notebook that lost points: the error output
-    (``HiddenTestFailed: message``, or ``ename: evalue``), else the stdout text of a partial verdict."""
+    """{grade_id: message} of the judged test cells of one autograded notebook: the error output of a failed
+    verdict (``HiddenTestFailed: message``), else the stdout text of a partial one.
+
+    Only cells with the executor's ``VERDICT_KEY`` mark are read: their outputs are the grader's verdict, written
+    after the kernel ran (and the mark is removed from every cell before a run, so a submission cannot bring its
+    own). Any other cell's outputs are the kernel's, under the student's control, and are never shown as a
+    verdict."""
     try:
         nb = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -62,13 +76,15 @@ def verdict_messages(path) -> dict:
         meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
         if not meta.get("grade") or meta.get("solution") or cell.get("cell_type") != "code":
             continue
+        if (cell.get("metadata") or {}).get(VERDICT_KEY) is not True:
+            continue  # kernel-made outputs: not a verdict, whatever they say
         outputs = cell.get("outputs", []) or []
         errors = [o for o in outputs if o.get("output_type") == "error"]
         streams = [o for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stdout"]
         if errors:
             e = errors[-1]
             text = e.get("evalue", "") if e.get("ename") == "HiddenTestFailed" else \
-                f"{e.get('ename', 'Error')}: {e.get('evalue', '')}"
+                f"{e.get('ename', 'Error')}: {e.get('evalue', '')}"   # EditedTestCell
         elif streams:
             text = "".join("".join(o.get("text", "")) if isinstance(o.get("text"), list) else o.get("text", "")
                            for o in streams)
@@ -113,8 +129,8 @@ def gather(course, assignment: str | None = None, threshold: float = 0.5) -> dic
                 if grade.score < grade.max_score and cell in verdicts and cell in messages:
                     messages[cell][verdicts[cell]] += 1
             record = run_record(course.course, sub.student, name)
-            limits = [(c.get("grade_id") or f"cell {c.get('index')}", c["limit"])
-                      for c in (record or {}).get("cells", []) if c.get("limit")]
+            limits = [(c.get("grade_id") or f"{c.get('notebook') or 'notebook'} cell {c.get('index')}", c["limit"])
+                      for c in (record or {}).get("cells", []) if isinstance(c, dict) and c.get("limit")]
             feedback = sorted((Path(course.feedback_dir) / sub.student / name).glob("*.html"))
             students.append({
                 "student": sub.student, "name": " ".join(p for p in table.names.get(sub.student, ()) if p),
