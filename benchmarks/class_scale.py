@@ -8,9 +8,10 @@ cell), so every submission is a distinct notebook whose expected score is its sa
 a scratch copy of the course.
 
 Prints, per way, the wall time, submissions per minute, the speed-up over one thread, the ratio of 2 workers to 1
-(threads and Dask), and the CPU seconds each submission cost: all of it (nbgrader, kernels, the client's merging;
-getrusage of this process and its reaped children) and the kernels' share (the executor's run records). CPU
-seconds move much less with the machine's load than wall time: an extrapolation to another machine starts there.
+(threads and Dask), and the CPU seconds each submission cost: all of it (nbgrader, kernels, the client; getrusage
+of this process and its reaped children), the client's share (this process: what more workers do not spread) and
+the kernels' share (the executor's run records). CPU seconds move much less with the machine's load than wall
+time: an extrapolation to another machine starts there.
 
     python benchmarks/class_scale.py                 # N=4 on every way: a quick look (make bench, a few minutes)
     python benchmarks/class_scale.py --n 50          # the README's numbers (4 x 50 gradings: about an hour on 2
@@ -72,22 +73,25 @@ def make_class(course: Course, n: int) -> dict:
 
 @dataclass
 class Run:
-    """One way's grading of the class: wall seconds (the Dask cluster's start-up apart), CPU seconds of everything
-    and of the kernels alone, the grades {student: score}."""
+    """One way's grading of the class: wall seconds (the Dask cluster's start-up apart), CPU seconds of everything,
+    of this process alone (the client: staging, merging gradebooks, Dask's bookkeeping; what does not spread over
+    workers) and of the kernels alone, the grades {student: score}."""
 
     way: str
     seconds: float
     cpu_seconds: float
+    client_cpu_seconds: float
     kernel_cpu_seconds: float
     grades: dict
     startup: float | None = None
 
 
-def _cpu_now() -> float:
-    """CPU seconds of this process and of every child process reaped so far (nbgrader, its kernels, Dask's
-    workers once their cluster is closed)."""
+def _cpu_now() -> tuple[float, float]:
+    """(CPU seconds of this process and of every child process reaped so far (nbgrader, its kernels, Dask's
+    workers once their cluster is closed), of this process alone)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    mine = own.ru_utime + own.ru_stime
+    return mine + children.ru_utime + children.ru_stime, mine
 
 
 def _kernel_cpu(course: Course, pairs) -> float:
@@ -125,13 +129,13 @@ def grade(course: Course, pairs, way: str, progress=print) -> Run:
             seconds = time.perf_counter() - start
         finally:
             close(client)  # the workers are reaped here, so their CPU time counts
-    cpu = _cpu_now() - cpu_start
+    cpu, client_cpu = (now - then for now, then in zip(_cpu_now(), cpu_start))
     failed = [(r.student, r.detail.splitlines()[-1:]) for r in results if not r.ok]
     if failed:
         raise SystemExit(f"{way}: grader errors: {failed}")
     grades = {r["student_id"]: float(r["score"]) for r in read_grades(course.export())
               if (r["student_id"], ASSIGNMENT) in set(pairs)}
-    return Run(way, seconds, cpu, _kernel_cpu(course, pairs), grades, startup)
+    return Run(way, seconds, cpu, client_cpu, _kernel_cpu(course, pairs), grades, startup)
 
 
 def main():
@@ -164,11 +168,12 @@ def main():
           + ", ".join(f"{value:.1f} {when}" for when, value in loads))
     by_way = {r.way: r for r in runs}
     base = by_way.get("threads:1", runs[0])
-    print(f"  {'way':<10} {'wall s':>8} {'subm/min':>9} {'vs ' + base.way:>13} {'CPU s/subm':>11} "
-          f"{'kernel CPU s/subm':>18}")
+    print(f"  {'way':<10} {'wall s':>8} {'subm/min':>9} {'vs ' + base.way:>13}   CPU s per submission: "
+          f"{'all':>5} {'client':>7} {'kernels':>8}")
     for r in runs:
         print(f"  {r.way:<10} {r.seconds:8.1f} {60 * args.n / r.seconds:9.2f} {base.seconds / r.seconds:12.2f}x "
-              f"{r.cpu_seconds / args.n:11.1f} {r.kernel_cpu_seconds / args.n:18.1f}")
+              f"{'':23}{r.cpu_seconds / args.n:5.1f} {r.client_cpu_seconds / args.n:7.2f} "
+              f"{r.kernel_cpu_seconds / args.n:8.1f}")
     for kind in ("threads", "dask"):
         one, two = by_way.get(f"{kind}:1"), by_way.get(f"{kind}:2")
         if one and two:
