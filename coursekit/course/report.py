@@ -35,10 +35,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
-try:
-    from .verdicts import VERDICT_KEY
-except ImportError:  # a grader from before the executor marked its verdicts: the mark it will write
-    VERDICT_KEY = "coursekit_verdict"
+from .verdicts import VERDICT_KEY
 
 __all__ = ["gather", "write_report", "verdict_messages", "run_record", "LIMIT_NAMES"]
 
