@@ -11,8 +11,9 @@ import sys
 import time
 
 import pytest
+from lab_session import open_notebook
+
 from conftest import REPO
-from jupyterlab import open_notebook
 
 RELEASED = "assignments/a1_conv_arithmetic/conv_arithmetic.ipynb"
 

@@ -8,7 +8,7 @@ import re
 import time
 
 import pytest
-from jupyterlab import (
+from lab_session import (
     DIRTY_TAB,
     error_outputs,
     images,
