@@ -76,9 +76,18 @@ course: $(STAMP) sandbox
 
 # Started in the repository root, where nbgrader_config.py hands the formgrader, the Assignment List and Validate the
 # course's configuration; the venv's tools first on PATH (the formgrader runs alembic by name);
-# jupyter_server_config.py makes Validate run `coursekit check`. tests/browser starts JupyterLab the same way.
+# jupyter_server_config.py makes Validate run `coursekit check` and brings the course's JupyterLab settings
+# (jupyter-config/). tests/browser starts JupyterLab the same way. As root (a container, a cloud VM) JupyterLab
+# refuses to start without --allow-root, so it gets it, with a line saying so. More flags: make lab LAB_ARGS="...".
+LAB_ARGS ?=
+
 lab: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir=. --config=jupyter_server_config.py
+	@if [ "$$(id -u)" = 0 ]; then \
+	  echo "make lab: running as root (a container or cloud VM?), so JupyterLab is started with --allow-root"; \
+	  ALLOW_ROOT=--allow-root; \
+	fi; \
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir=. --config=jupyter_server_config.py \
+	  $$ALLOW_ROOT $(LAB_ARGS)
 
 doctor: $(STAMP)
 	$(BIN)/coursekit doctor
