@@ -91,3 +91,20 @@ class _Config:
         value = _Config()
         object.__setattr__(self, name, value)
         return value
+
+
+def test_assignments_run_on_the_course_kernel():
+    """Sources, release and samples ask for the 'coursekit' kernel, as the lectures do, so that the thread settings
+    for shared machines apply to the assignments' training too (coursekit.kernel)."""
+    from coursekit.kernel import DISPLAY_NAME, KERNEL_NAME
+
+    wanted = {"display_name": DISPLAY_NAME, "language": "python", "name": KERNEL_NAME}
+    notebooks = [*(ROOT / "solutions").glob("*/*.ipynb"), *(ROOT / "assignments").glob("*/*.ipynb"),
+                 *(p for p in (ROOT / "course" / "submitted").glob("*/*/*.ipynb") if not p.is_symlink())]
+    assert len(notebooks) > 8
+    for path in notebooks:
+        try:
+            spec = json.loads(path.read_text())["metadata"].get("kernelspec")
+        except (ValueError, KeyError):  # a sample that is deliberately not a readable notebook
+            continue
+        assert spec == wanted, f"{path.relative_to(ROOT)} asks for the kernel {spec}"
