@@ -10,13 +10,13 @@ PYTHON         ?= python3
 VENV           ?= .venv
 TORCH          ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
-EXTRAS         ?= torch,course,dev
+EXTRAS         ?= torch,course,dev,site
 PYTEST_ARGS    ?=
 
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.coursekit-installed
 
-.PHONY: all install sandbox browser test test-browser test-fast lint course lab doctor bench lectures clean
+.PHONY: all install sandbox browser test test-browser test-fast lint course lab site doctor bench lectures clean
 
 all: test
 
@@ -89,6 +89,11 @@ lab: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir=. --config=jupyter_server_config.py \
 	  $$ALLOW_ROOT $(LAB_ARGS)
 
+# The course as a static website in _build/html (git-ignored): lectures as stored, the course map, the assignments' student
+# release, the API reference; Sphinx + MyST-NB, MathJax from the site itself. Nothing is executed or downloaded.
+site: $(STAMP)
+	$(BIN)/python scripts/build_site.py
+
 doctor: $(STAMP)
 	$(BIN)/coursekit doctor
 
@@ -96,4 +101,4 @@ bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis _build
