@@ -196,7 +196,11 @@ def parts() -> list[Part]:
     shared = Part("Thread settings", "lectures and grading that stay fast on a shared, busy machine",
                   [_threads_check()])
     result = [core, torch_part, lectures, grading, shared]
-    if clone_root() is not None:  # the test suite lives in the repository, not in the package
+    if clone_root() is not None:  # the website's sources and the test suite live in the repository, not the package
+        website = [_package("sphinx"), _package("myst-nb"), _package("sphinx-book-theme"),
+                   _package("jupyter-server-mathjax", needed_for="MathJax served from the site itself")]
+        result.append(Part("Course website", "the lectures and assignments as a static site (make site)", website,
+                           _extra_fix("site")))
         tests = [_package("pytest"), _package("hypothesis"), _package("nbval", needed_for="the notebook tests"),
                  _package("playwright", needed_for="the browser tests, with make browser")]
         result.append(Part("Test suite", "make test", tests, _extra_fix("dev,course")))

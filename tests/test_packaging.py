@@ -186,7 +186,7 @@ def test_doctor_reports_every_part():
                             cwd=ROOT)
     assert result.returncode == 0, result.stderr
     for part in ("NumPy core", "PyTorch side", "Lectures in JupyterLab", "Assignments and grading",
-                 "Thread settings", "Test suite"):
+                 "Thread settings", "Course website", "Test suite"):
         assert re.search(rf"^  (ready|missing)\s+{re.escape(part)}: ", result.stdout, re.M), part
     if "torch" in sys.modules or __import__("importlib").util.find_spec("torch"):
         assert "CUDA: " in result.stdout
