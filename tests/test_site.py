@@ -96,6 +96,7 @@ def _notebook(*markdown):
 
 def test_the_site_is_staged_from_the_folders_alone(tmp_path, monkeypatch):
     """A repository with two made-up lectures, one assignment and no solutions/: the map lists what is there."""
+    pytest.importorskip("jupyter_server_mathjax", reason="the site extra: pip install -e '.[site]'")
     repo = tmp_path / "repo"
     (repo / "lectures").mkdir(parents=True)
     (repo / "lectures" / "01_a.ipynb").write_text(json.dumps(_notebook("# Lecture A\n\n## 1. First\n\n## 2. Second")))
