@@ -4,11 +4,11 @@ import os
 c = get_config()  # noqa: F821 - provided by Jupyter
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# nbgrader's Validate button runs `coursekit check` (coursekit/labcheck.py): the grader's sandbox, per-cell limits
+# nbgrader's Validate button runs `coursekit check` (coursekit/course/lab_validate.py): the grader's sandbox, per-cell limits
 # and normalisation against the release, instead of nbgrader's plain validator whose verdict can differ.
 c.ServerApp.jpserver_extensions = {
     "nbgrader.server_extensions.validate_assignment": False,
-    "coursekit.labcheck": True,
+    "coursekit.course.lab_validate": True,
 }
 
 # The course's JupyterLab settings (jupyter-config/lab/settings/overrides.json, defaults a user can still change in
