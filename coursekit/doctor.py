@@ -192,7 +192,9 @@ def parts() -> list[Part]:
                     lecture_checks, _extra_fix("course"))
 
     grading = Part("Assignments and grading", "Validate, coursekit check, release and autograde (make course)",
-                   [_package("nbgrader"), _sandbox_check()], _extra_fix("course"))
+                   [_package("nbgrader"), _sandbox_check(),
+                    _package("jupyter-server-mathjax", needed_for="formulas in feedback and the formgrader, offline")],
+                   _extra_fix("course"))
     shared = Part("Thread settings", "lectures and grading that stay fast on a shared, busy machine",
                   [_threads_check()])
     result = [core, torch_part, lectures, grading, shared]

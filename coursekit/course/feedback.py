@@ -4,16 +4,23 @@
 outputs down to their message (a traceback quotes the test's lines), redacts every occurrence of hidden test text
 that student code recorded and printed from every output (``hidden_texts``, ``redact_outputs``), and makes the
 notebook passive again (``passive.make_passive``) before it becomes HTML.
+
+``FeedbackExporter`` (nbgrader's ``GenerateFeedback.exporter_class``) writes that HTML with nbgrader's feedback
+template made to work offline (templates/coursekit_feedback): MathJax from a copy written beside the page
+(``mathjax.files``) instead of a CDN, and verdicts that wrap.
 """
 
 from __future__ import annotations
 
+from nbconvert.exporters import HTMLExporter
 from nbgrader.preprocessors import ClearHiddenTests
 
 from .cells import HIDDEN_REGION, is_test
+from .mathjax import FEEDBACK_DIR
+from .mathjax import files as mathjax_files
 from .passive import make_passive
 
-__all__ = ["REDACTED", "hidden_texts", "redact_outputs", "HideTestCode"]
+__all__ = ["REDACTED", "hidden_texts", "redact_outputs", "HideTestCode", "FeedbackExporter"]
 
 REDACTED = "[hidden test code redacted]"
 _MIN_SECRET_LINE = 12  # shorter lines (``)``, ``else:``, ``x = f(a)``) say nothing and would redact innocent text
@@ -91,4 +98,20 @@ class HideTestCode(ClearHiddenTests):
                 output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
         return cell, resources
 
+
+class FeedbackExporter(HTMLExporter):
+    """The HTML of a feedback page, readable offline: nbgrader's feedback template with MathJax loaded from
+    ``mathjax_url``, and, when that is the relative copy (``mathjax.FEEDBACK_URL``), the copy itself among the
+    page's outputs, so that nbgrader writes it into the page's folder (``mathjax/``, about 2 MB).
+
+    A page carries no link outside itself: opened from a disk, a zip or an LMS download with no network, its formulas
+    are typeset. Its template, paths and MathJax URL are set by ``config.GradingConfig`` (the course's
+    nbgrader_config.py and the pipeline's flags say the same). nbgrader's ``release_feedback`` hands students the
+    HTML file alone; with that exchange, formulas show as TeX unless the folder travels too."""
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        output, resources = super().from_notebook_node(nb, resources, **kw)
+        if self.mathjax_url.startswith(FEEDBACK_DIR + "/"):
+            resources.setdefault("outputs", {}).update(mathjax_files())
+        return output, resources
 
