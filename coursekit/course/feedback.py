@@ -16,11 +16,12 @@ from nbconvert.exporters import HTMLExporter
 from nbgrader.preprocessors import ClearHiddenTests
 
 from .cells import HIDDEN_REGION, is_test
+from .check_report import failed_line
 from .mathjax import FEEDBACK_DIR
 from .mathjax import files as mathjax_files
 from .passive import make_passive
 
-__all__ = ["REDACTED", "hidden_texts", "redact_outputs", "HideTestCode", "FeedbackExporter"]
+__all__ = ["REDACTED", "hidden_texts", "redact_outputs", "explain_bare_error", "HideTestCode", "FeedbackExporter"]
 
 REDACTED = "[hidden test code redacted]"
 _MIN_SECRET_LINE = 12  # shorter lines (``)``, ``else:``, ``x = f(a)``) say nothing and would redact innocent text
@@ -71,6 +72,26 @@ def redact_outputs(outputs, secrets_) -> None:
 
 
 
+def explain_bare_error(source: str, error: dict) -> str:
+    """The message feedback shows for an error raised without one (a plain ``assert`` of a course that writes its
+    tests that way), so a student never reads a bare "AssertionError:" under visible asserts that pass for them:
+    which assert failed when it is a visible one, or that a hidden one did (its code stays hidden). ``source`` is
+    the test cell as graded (hidden regions still in it); the line comes from the traceback, the code from the
+    source, never from the traceback's text."""
+    where = failed_line(error.get("traceback"))
+    if where is None:
+        return "a test failed without a message"
+    number = where[0]
+    lines = source.splitlines()
+    hidden = set()
+    for match in HIDDEN_REGION.finditer(source):
+        first = source.count("\n", 0, match.start()) + 1
+        hidden.update(range(first, first + match.group(0).count("\n") + 1))
+    if number in hidden or not 1 <= number <= len(lines):
+        return "a hidden test failed (an assert without a message; its code is not shown)"
+    return f"this line failed: {lines[number - 1].strip()}"
+
+
 class HideTestCode(ClearHiddenTests):
     """Feedback shows a hidden test's verdict, never its code: nbgrader's own hidden-region removal, applied to the
     graded notebook, plus error outputs cut down to their message (a traceback quotes the test's lines).
@@ -91,6 +112,9 @@ class HideTestCode(ClearHiddenTests):
     def preprocess_cell(self, cell, resources, index):
         if not is_test(cell):
             return cell, resources
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and not str(output.get("evalue") or "").strip():
+                output["evalue"] = explain_bare_error(cell.source, output)
         if self._remove_hidden_test_region(cell):
             cell.source = cell.source.rstrip("\n") + "\n# (hidden tests were run here; their code is not shown)\n"
         for output in cell.get("outputs", []):

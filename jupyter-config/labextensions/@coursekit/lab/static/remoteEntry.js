@@ -1,4 +1,5 @@
-// coursekit's JupyterLab extension: nbgrader's Validate button only on notebooks that are assignments.
+// coursekit's JupyterLab extension: nbgrader's Validate button only on notebooks that are assignments, and its
+// dialog reading as `coursekit check`'s report.
 //
 // nbgrader's lab extension adds Validate to the toolbar of every notebook, lectures included, where it has nothing
 // to check. This plugin hides it on a notebook none of whose cells carries nbgrader metadata (a lecture, a scratch
@@ -7,7 +8,12 @@
 //
 // It is a prebuilt ("federated") JupyterLab 4 extension written by hand: JupyterLab loads this file, takes the
 // container registered in window._JUPYTERLAB under the package's name, and activates the plugins its
-// "./extension" module exports. The plugin shares and imports no module (it uses only the application object
+// "./extension" module exports.
+//
+// Validate's answer is `coursekit check`'s report (coursekit/course/lab_validate.py), given to nbgrader's dialog as
+// one "failed cell" whose text is the verdict line and whose details carry a marker element; for such an answer
+// the stylesheet below hides nbgrader's "The following cell failed:" heading (the verdict is not a cell) and sets
+// the verdict line in bold. The plugin's stylesheet is its only other effect. The plugin shares and imports no module (it uses only the application object
 // JupyterLab passes to activate), so it needs no build step, no npm and no webpack. `make lab` and the browser
 // tests find it through jupyter_server_config.py (LabApp.extra_labextensions_path).
 (function () {
@@ -71,11 +77,31 @@
     }
   };
 
+  // nbgrader's dialog: #validation-message > [div > p "The following cell failed:", div.jp-RenderedText > pre
+  // (the verdict), div.jp-RenderedText > pre (the report, holding the marker)]
+  var REPORT = ".coursekit-check-report";
+  var STYLE = [
+    "#validation-message:has(" + REPORT + ") > div:not(.jp-RenderedText) { display: none; }",
+    "#validation-message:has(" + REPORT + ") > div.jp-RenderedText:nth-child(2) pre { font-weight: bold; }",
+    "#validation-message:has(" + REPORT + ") pre { white-space: pre-wrap; }"
+  ].join("\n");
+
+  function addStyle() {
+    if (document.getElementById("coursekit-lab-style")) {
+      return;
+    }
+    var style = document.createElement("style");
+    style.id = "coursekit-lab-style";
+    style.textContent = STYLE;
+    document.head.appendChild(style);
+  }
+
   var plugin = {
     id: NAME + ":validate-on-assignments",
-    description: "Shows nbgrader's Validate button on assignment notebooks only.",
+    description: "Shows nbgrader's Validate button on assignment notebooks only; its dialog as coursekit check's report.",
     autoStart: true,
     activate: function (app) {
+      addStyle();
       app.docRegistry.addWidgetExtension("Notebook", validateOnAssignments);
     }
   };
