@@ -202,6 +202,17 @@ def test_a_notebook_in_assignments_is_its_own_release_and_a_copy_finds_it(tmp_pa
     assert find_release(stranger) is None
 
 
+def test_a_copy_outside_any_course_is_matched_with_coursekits_own_by_its_cells(tmp_path):
+    mine = tmp_path / "Downloads" / "my conv homework.ipynb"           # renamed, outside the clone
+    mine.parent.mkdir()
+    mine.write_text(A1.read_text())
+    assert find_release(mine) == A1
+    namesake = tmp_path / "elsewhere" / "conv_arithmetic.ipynb"        # another course's notebook, same name
+    namesake.parent.mkdir()
+    nbformat.write(plain_notebook(("code", "y = 1", {"grade_id": "y", "solution": True}, [])), namesake)
+    assert find_release(namesake) is None
+
+
 def test_the_release_itself_is_compared_with_every_released_version():
     nb = plain_notebook(("code", "assert x == 1", {"grade_id": "check_x", "grade": True, "points": 1}, []),
                         ("code", "LIMIT = 3", {"grade_id": "setup", "locked": True}, []))

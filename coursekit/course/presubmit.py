@@ -54,34 +54,43 @@ def _graded_ids(path: Path) -> set[str]:
     return {nbgrader_meta(c)["grade_id"] for c in nb.cells if nbgrader_meta(c).get("grade_id")}
 
 
-def _release_candidates(notebook: Path) -> list[Path]:
-    """Released notebooks this one may come from, nearest first: assignments/*/ in the notebook's folder and its
-    parents, the release folder of the nbgrader course around it, then coursekit's own course (a student's copy
-    outside the clone, with coursekit installed from it)."""
+def _release_candidates(notebook: Path) -> tuple[list[Path], list[Path]]:
+    """Released notebooks this one may come from: (near: assignments/*/ in the notebook's folder and its parents,
+    then the release folder of the nbgrader course around it; far: coursekit's own course, for a student's copy
+    outside the clone with coursekit installed from it), nearest first."""
     from .config import COURSE_DIR
 
-    found: list[Path] = []
+    near: list[Path] = []
     here = notebook.resolve()
     for parent in [here.parent, *here.parents]:
-        found += sorted((parent / "assignments").glob("*/*.ipynb"))
-    for course in (find_course(notebook), find_course(COURSE_DIR) if COURSE_DIR.is_dir() else None):
-        if course is not None and course.release_dir.is_dir():
-            found += sorted(course.release_dir.glob("*/*.ipynb"))
-    unique = []
-    for path in found:
-        if path.resolve() not in {p.resolve() for p in unique}:
-            unique.append(path)
-    return unique
+        near += sorted((parent / "assignments").glob("*/*.ipynb"))
+    course = find_course(notebook)
+    if course is not None and course.release_dir.is_dir():
+        near += sorted(course.release_dir.glob("*/*.ipynb"))
+    own = find_course(COURSE_DIR) if COURSE_DIR.is_dir() else None
+    far = sorted(own.release_dir.glob("*/*.ipynb")) if own is not None and own.release_dir.is_dir() else []
+    seen: set[Path] = set()
+
+    def unique(paths):
+        kept = []
+        for path in paths:
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                kept.append(path)
+        return kept
+
+    return unique(near), unique(far)
 
 
 def find_release(notebook: Path) -> Path | None:
     """The released copy of this notebook (possibly the notebook itself, when a student works in the release).
 
-    By name first: <assignment>/<name>.ipynb among the candidates (``_release_candidates``), the one in a folder
-    named like the notebook's own folder preferred; else, for a renamed copy, the candidate sharing most of its
-    graded cells (at least half of them)."""
-    candidates = _release_candidates(notebook)
-    named = [p for p in candidates if p.name == notebook.name]
+    Among the notebook's own course (``_release_candidates``' near ones): by name, the one in a folder named like
+    the notebook's own folder first. Otherwise, and always in coursekit's own course when the notebook lies outside
+    it: the release sharing the most graded cells with it (at least half of its own), so a renamed copy is found and
+    a foreign notebook that happens to share a name is not taken for one of coursekit's."""
+    near, far = _release_candidates(notebook)
+    named = [p for p in near if p.name == notebook.name]
     if named:
         same_folder = [p for p in named if p.parent.name == notebook.resolve().parent.name]
         return (same_folder or named)[0]
@@ -89,7 +98,7 @@ def find_release(notebook: Path) -> Path | None:
     if not mine:
         return None
     best, overlap = None, 0
-    for candidate in candidates:
+    for candidate in near + far:
         shared = len(mine & _graded_ids(candidate))
         if shared > overlap:
             best, overlap = candidate, shared
