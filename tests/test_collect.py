@@ -6,13 +6,14 @@ from __future__ import annotations
 import stat
 import zipfile
 
-import nbformat
 import pytest
-import tiny_course as tiny
 
-from coursekit.cli import main as cli
-from coursekit.course.collect import DEFAULT_PATTERN, collect
-from coursekit.course.pipeline import Course
+nbformat = pytest.importorskip("nbformat")  # the course extra; skipped in a numpy-only environment
+import tiny_course as tiny  # noqa: E402
+
+from coursekit.cli import main as cli  # noqa: E402
+from coursekit.course.collect import DEFAULT_PATTERN, collect  # noqa: E402
+from coursekit.course.pipeline import Course  # noqa: E402
 
 
 @pytest.fixture(scope="module")
