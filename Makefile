@@ -10,13 +10,13 @@ PYTHON         ?= python3
 VENV           ?= .venv
 TORCH          ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
-EXTRAS         ?= torch,course,dev
+EXTRAS         ?= torch,course,dev,site
 PYTEST_ARGS    ?=
 
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.coursekit-installed
 
-.PHONY: all install sandbox browser test test-browser test-fast lint course lab doctor bench lectures clean
+.PHONY: all install sandbox browser test test-browser test-fast lint course lab site doctor bench lectures clean
 
 all: test
 
@@ -52,7 +52,8 @@ browser:
 	  || echo "could not install chromium here: the browser tests will be skipped (apt-get install chromium)"; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check coursekit tests benchmarks examples course scripts conftest.py
+	# no cache: a cached result once hid an import order a fresh clone (CI) sorts differently
+	$(BIN)/ruff check --no-cache coursekit tests benchmarks examples course scripts conftest.py
 
 # Everything this machine can run: GPU tests skip themselves without CUDA. pytest's exit code 5
 # ("no tests collected") fails the target like any other error. Lectures run under nbval in strict mode: their
@@ -81,9 +82,23 @@ course: $(STAMP) sandbox
 
 # Started in the repository root, where nbgrader_config.py hands the formgrader, the Assignment List and Validate the
 # course's configuration; the venv's tools first on PATH (the formgrader runs alembic by name);
-# jupyter_server_config.py makes Validate run `coursekit check`. tests/browser starts JupyterLab the same way.
+# jupyter_server_config.py makes Validate run `coursekit check` and brings the course's JupyterLab settings
+# (jupyter-config/). tests/browser starts JupyterLab the same way. As root (a container, a cloud VM) JupyterLab
+# refuses to start without --allow-root, so it gets it, with a line saying so. More flags: make lab LAB_ARGS="...".
+LAB_ARGS ?=
+
 lab: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir=. --config=jupyter_server_config.py
+	@if [ "$$(id -u)" = 0 ]; then \
+	  echo "make lab: running as root (a container or cloud VM?), so JupyterLab is started with --allow-root"; \
+	  ALLOW_ROOT=--allow-root; \
+	fi; \
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir=. --config=jupyter_server_config.py \
+	  $$ALLOW_ROOT $(LAB_ARGS)
+
+# The course as a static website in _build/html (git-ignored): lectures as stored, the course map, the assignments' student
+# release, the API reference; Sphinx + MyST-NB, MathJax from the site itself. Nothing is executed or downloaded.
+site: $(STAMP)
+	$(BIN)/python scripts/build_site.py
 
 doctor: $(STAMP)
 	$(BIN)/coursekit doctor
@@ -92,4 +107,4 @@ bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis _build

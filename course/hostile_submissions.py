@@ -461,7 +461,9 @@ A3 = ("a3_unet", "unet_segmentation")
 
 EXPECTED = {
     "a1_conv_arithmetic": {
-        "steals_reference": 17, "torch_in_numpy": 17, "links_beside": 20, "plants_links": 18,
+        # plants_links: its link where a later cell's answers go is removed before that cell runs (the attack
+        # costs nothing, as it gains nothing)
+        "steals_reference": 17, "torch_in_numpy": 17, "links_beside": 20, "plants_links": 20,
         "prints_grader_text": 20, "hooks_cheat": 0, "kills_after_answer": 2, "huge_files": 20,
         "normalised": 20, "html_injection": 20, "answers_late": 17, "forks_work": 18 if cgroup_accounting() else 20,
         "uses_installed_library": 17, "leaks_history": 20,

@@ -241,16 +241,26 @@ class Course:
             raise NbgraderError(f"the source directory {self.source_dir} does not exist")
         return sorted(p.name for p in self.source_dir.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
-    def release(self, assignment: str) -> Path:
+    def release(self, assignment: str, progress=print) -> Path:
         """Generate the student version of one assignment into the release directory, record it in the gradebook,
-        and add its test and read-only cells to the course's release history (``release_history.record_release``: a cell
-        equal to any released version is never taken for an edit). Returns the released folder."""
+        and add its test and read-only cells to the course's release history (``release_history.record_release``:
+        a cell equal to any released version is never taken for an edit). Returns the released folder.
+
+        A released notebook that differs from what the last release wrote (a student's work in assignments/) is
+        copied aside first (``release_guard``); ``progress`` is told where."""
+        from .release_guard import load_written, protect, record_written
         from .release_history import RELEASE_HISTORY, record_release
 
         self.check_kernels([assignment], released=False)
-        self.nbgrader("generate_assignment", assignment, "--create", "--force")
         released = self.release_dir / assignment
-        record_release(self.course / RELEASE_HISTORY, assignment, released)
+        history = self.course / RELEASE_HISTORY
+        guarded = protect(history, released, assignment)
+        self.nbgrader("generate_assignment", assignment, "--create", "--force")
+        for message in guarded.settle(released):
+            (progress or print)(f"   {message}")
+        earlier = load_written(history)  # record_release rewrites the history with its own keys only
+        record_release(history, assignment, released)
+        record_written(history, assignment, released, earlier)
         return released
 
     # ------------------------------------------------------------------------------------ the release's record
@@ -402,6 +412,7 @@ class Course:
         start = time.perf_counter()
         try:
             staging = self._stage(student, assignment, staging_root)
+            self._apply_extension(student, assignment, db_url)
             limit = timeout if timeout is not None else self.wall_limit(staging / student / assignment)
             elsewhere = [f"--CourseDirectory.autograded_directory={autograded}"] if autograded else []
             self.nbgrader("autograde", assignment, "--student", student, "--force", *elsewhere, db_url=db_url,
@@ -411,6 +422,16 @@ class Course:
                                  max_score=max_score)
         except NbgraderError as exc:
             return GradingResult(student, assignment, time.perf_counter() - start, False, str(exc), worker)
+
+    def _apply_extension(self, student: str, assignment: str, db_url: str | None) -> None:
+        """course/extensions.json's entry for this submission into the gradebook it is graded into, so nbgrader's
+        late penalty honours it (``coursekit.course.extensions``)."""
+        from .extensions import apply_extension
+
+        try:
+            apply_extension(self, student, assignment, db_url)
+        except ValueError as exc:
+            raise NbgraderError(str(exc)) from None
 
     WALL_MARGIN = 600  # seconds for nbgrader itself: start-up, kernels starting and stopping, the gradebook
 
@@ -471,15 +492,72 @@ class Course:
 
     # -------------------------------------------------------------------------------- feedback and export
     def feedback(self, assignment: str, student: str) -> Path:
-        # feedback is generated from autograded/ (written by nbgrader alone), never from what a kernel touched
-        self.nbgrader("generate_feedback", assignment, "--student", student, "--force")
+        """HTML feedback for one graded submission, in feedback/<student>/<assignment>/. Generated from
+        autograded/ (written by nbgrader alone), never from what a kernel touched, always through the feedback
+        pipeline of ``config.PREPROCESSORS`` (``feedback.HideTestCode``: hidden tests stay hidden), in a stock
+        nbgrader course as in coursekit's. nbgrader's GenerateFeedback runs in this process: its start-up was
+        most of the command's time, and nothing of the student's runs here (converting a graded notebook to HTML
+        executes nothing)."""
+        import copy
+        import logging
+
+        from nbgrader.converters import GenerateFeedback
+        from nbgrader.converters.base import NbGraderException
+        from nbgrader.coursedir import CourseDirectory
+        from traitlets.config import Config
+
+        from .config import PREPROCESSORS
+
+        self.check_config()
+        config = copy.deepcopy(self.config)
+        config.merge(Config({"CourseDirectory": {"root": str(self.course),
+                                                 "autograded_directory": str(self.autograded_dir),
+                                                 "feedback_directory": str(self.feedback_dir)}}))
+        # one source for the feedback pipeline (config.PREPROCESSORS, with feedback.HideTestCode), whatever the
+        # course's own file says: hidden tests stay hidden in a stock nbgrader course as in coursekit's
+        config.GenerateFeedback.preprocessors = list(PREPROCESSORS["GenerateFeedback.preprocessors"])
+        coursedir = CourseDirectory(config=config)
+        coursedir.assignment_id, coursedir.student_id = assignment, student
+        log = logging.getLogger("coursekit.feedback")
+        log.propagate = False
+        if not log.filters:
+            # nbconvert's HTMLExporter configures display_data_priority for every NbConvertBase; nbgrader's
+            # preprocessors have that trait unconfigurable, and traitlets warns about it on every run
+            log.addFilter(_DropMessages("display_data_priority"))
+        converter = GenerateFeedback(coursedir=coursedir, config=config, log=log)
+        converter.force = True
+        try:
+            converter.start()
+        except NbGraderException as exc:
+            raise NbgraderError(f"nbgrader generate_feedback {assignment} --student {student} failed: "
+                                f"{exc or 'see the messages above'}") from None
         return self.feedback_dir / student / assignment
 
     def export(self, path: Path | None = None) -> Path:
-        """Write the grades in nbgrader's CSV export format (grades.csv in the course directory by default)."""
+        """Write the grades in nbgrader's CSV export format (grades.csv in the course directory by default), with
+        nbgrader's own CsvExportPlugin run in this process (nbgrader's start-up was most of the time)."""
+        import warnings
+
+        from nbgrader.api import Gradebook
+        from nbgrader.plugins import CsvExportPlugin
+
         path = Path(path) if path else self.course / "grades.csv"
-        self.nbgrader("export", "--to", str(path))
+        warnings.filterwarnings("ignore", module="nbgrader.api")
+        partial = path.with_name(path.name + ".partial")
+        with Gradebook(self.db_url) as gb:
+            CsvExportPlugin(to=str(partial)).export(gb)
+        os.replace(partial, path)
         return path
+
+
+class _DropMessages:
+    """A logging filter dropping the records whose message contains a text."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def filter(self, record) -> bool:
+        return self.text not in record.getMessage()
 
 
 def load_nbgrader_config(course_dir: Path):

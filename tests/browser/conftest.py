@@ -81,11 +81,9 @@ class Lab:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         settings = root.parent / f"{root.name}-lab-settings"
-        # fresh user settings and workspaces per server: no state from an earlier session, and no news pop-up
-        # that would cover the notebook
-        (settings / "user" / "@jupyterlab" / "apputils-extension").mkdir(parents=True, exist_ok=True)
-        (settings / "user" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-            json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        # fresh, empty user settings and workspaces per server: no state from an earlier session. The course's own
+        # settings (no news pop-up: jupyter-config/lab/settings) come from jupyter_server_config.py, as in make lab
+        (settings / "user").mkdir(parents=True, exist_ok=True)
         (settings / "workspaces").mkdir(exist_ok=True)
         env = dict(os.environ)
         # as `make lab` does: the venv's tools first on PATH (the formgrader runs alembic by name), the

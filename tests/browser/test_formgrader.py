@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from offline import INSPECT_JS, refuse_outside, serve
 
 pytestmark = pytest.mark.slow  # the session's sample run grades the representative samples first
 
@@ -64,6 +65,9 @@ def test_formgrader_shows_the_gradebook_grades(instructor_lab, graded_course, pa
 
 
 def test_manual_grading_view_renders(instructor_lab, graded_course, page):
+    # offline: every request that does not go to the Jupyter server is refused (MathJax comes from the server)
+    record = refuse_outside(page.context, instructor_lab.url + "/")
+    page.set_viewport_size({"width": 1200, "height": 900})
     open_formgrader(page, instructor_lab, f"/formgrader/gradebook/{ASSIGNMENT}/{NOTEBOOK}")
     page.locator("a", has_text="Submission #1").first.wait_for(timeout=120_000)
     page.steps("notebook-submissions")
@@ -76,10 +80,15 @@ def test_manual_grading_view_renders(instructor_lab, graded_course, page):
     assert page.locator("input.score").count() >= 10, "the grading view shows no score inputs"
     body = page.locator("body").inner_text()
     assert "a1-conv-size" in body and "conv_output_size" in body, body[:2000]
-    # nbgrader's grading view loads MathJax from a CDN, which a machine without internet cannot reach
-    offline = ("net::ERR_NAME_NOT_RESOLVED", "net::ERR_INTERNET_DISCONNECTED", "MathJax is not defined")
-    errors = [e for e in page.console_errors if not any(o in e for o in offline)]
-    assert not errors, errors
+    seen = page.evaluate(INSPECT_JS)
+    page.steps("submission-typeset")
+    assert record["outside"] == [], f"requests leaving the machine: {record['outside'][:5]}"
+    assert not [f for f in record["failed"] if "MathJax" in f or "mathjax" in f], record["failed"]
+    # A1's prose has formulas: typeset by the server's MathJax (jupyter-server-mathjax), not left as TeX
+    assert seen["mathjax"] and seen["typeset"] >= 5 and seen["errors"] == 0, seen
+    assert seen["output"] == "HTML-CSS", seen
+    assert not seen["wide"], f"text outputs wider than their box at 1200 px: {seen['wide'][:3]}"
+    assert not page.console_errors, page.console_errors
 
 
 def test_feedback_shows_failures_without_hidden_tests(instructor_lab, graded_course, page):
@@ -143,3 +152,20 @@ def test_a_hostile_submissions_feedback_runs_no_script(instructor_lab, graded_co
     page.steps("hostile-feedback")
     assert page.dialogs == [], f"script from the submission ran in its feedback: {page.dialogs}"
     assert _outside(instructor_lab, page.requests) == [], _outside(instructor_lab, page.requests)
+
+
+def test_feedback_reads_offline_where_a_student_opens_it(graded_course, browser):
+    """The page `coursekit feedback` wrote, opened in a browser from its own folder with the network off (an exam
+    room, a download): formulas typeset by the MathJax copy beside it, no request outside, verdicts wrap."""
+    folder = graded_course.root / "course" / "feedback" / "off_by_one" / ASSIGNMENT
+    assert (folder / "mathjax" / "MathJax.js").is_file(), sorted(p.name for p in folder.iterdir())
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    with serve(folder) as url:
+        record = refuse_outside(context, url + "/")
+        page = context.new_page()
+        page.goto(f"{url}/{NOTEBOOK}.html", wait_until="load")
+        seen = page.evaluate(INSPECT_JS)
+        context.close()
+    assert record == {"outside": [], "failed": []}, record
+    assert seen["mathjax"] and seen["typeset"] >= 5 and seen["errors"] == 0, seen
+    assert not seen["wide"] and seen["page"] == [1200, 1200], seen
