@@ -90,6 +90,23 @@ def reflag(nb, grade_id, points):
     return nb
 
 
+def _replace_cells(nb, sources):
+    for grade_id, source in sources.items():
+        replace_cell(nb, grade_id, source)
+    return nb
+
+
+def _caller_detects(nb):
+    prepend(nb, "a2-forward-solution", CALLER_DETECTS.lstrip())
+    head = "def batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True, momentum=0.1, eps=1e-5):\n"
+    replace_in(nb, "a2-forward-solution", head, head + CALLER_DETECTS_FORWARD.lstrip("\n"))
+    for grade_id, name in (("a2-graph-solution", "batchnorm_backward_graph"),
+                           ("a2-closed-solution", "batchnorm_backward_closed")):
+        head = f"def {name}(dout, cache):\n"
+        replace_in(nb, grade_id, head, head + CALLER_DETECTS_BACKWARD.lstrip("\n"))
+    return nb
+
+
 def delete(nb, *grade_ids):
     nb.cells = [c for c in nb.cells if _grade_id(c) not in grade_ids]
     return nb
@@ -240,6 +257,169 @@ def conv2d_matmul(x, w, b, stride=1, padding=0):
     return out.reshape(f, n, oh, ow).transpose(1, 0, 2, 3)
 """
 
+# Credit only for work the grader can attribute (issue 23): functions that do nothing but return zeros of the right
+# kind, functions that answer a test differently when they see who calls them, an experiment's numbers made up beside
+# a spoiled layer, a layer that raises beside an honest recipe, and a mistake only small variances show.
+A1_ZEROS = {
+    "a1-sizes-solution": """
+def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
+    return 0
+
+
+def pool_output_size(n, kernel_size, stride=None, padding=0):
+    return 0
+
+
+def conv_transpose_output_size(n, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    return 0
+""",
+    "a1-params-solution": """
+def conv_params(c_in, c_out, kernel_size, bias=True):
+    return 0
+
+
+def feature_map_bytes(batch_size, channels, height, width, bytes_per_value=4):
+    return 0
+
+
+def conv_macs(c_in, c_out, kernel_size, output_size):
+    return 0
+
+
+weights_512 = 0
+memory_512_mib = 0.0
+""",
+    "a1-vgg-solution": """
+VGG16_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+
+
+def vgg16_table(image_size=224):
+    return [("layer", (0, 0, 0), 0)] * 21
+
+
+vgg16_total = 0
+""",
+    "a1-rf-solution": """
+def receptive_field(layers):
+    return 0
+
+
+def dilated_receptive_fields(depth):
+    return [0] * depth
+""",
+    "a1-conv-solution": """
+def _out(x, kh, kw, stride, padding):
+    return (x.shape[2] + 2 * padding - kh) // stride + 1, (x.shape[3] + 2 * padding - kw) // stride + 1
+
+
+def conv2d_naive(x, w, b, stride=1, padding=0):
+    return np.zeros((x.shape[0], w.shape[0]) + _out(x, w.shape[2], w.shape[3], stride, padding))
+
+
+def im2col(x, kh, kw, stride=1, padding=0):
+    oh, ow = _out(x, kh, kw, stride, padding)
+    return np.zeros((x.shape[1] * kh * kw, x.shape[0] * oh * ow))
+
+
+def conv2d_matmul(x, w, b, stride=1, padding=0):
+    return conv2d_naive(x, w, b, stride, padding)
+""",
+}
+A2_EXPERIMENT_HEAD = """
+import coursekit.nn as nn
+from coursekit.nn.functional import softmax_cross_entropy
+
+
+class BatchNorm1d(nn.BatchNorm1d):
+    \"\"\"coursekit's BatchNorm1d layer, computed by your batchnorm_forward and batchnorm_backward_closed.\"\"\"
+
+    _forward = staticmethod(lambda *args: batchnorm_forward(*args))
+    _backward = staticmethod(lambda dout, cache: batchnorm_backward_closed(dout, cache))
+"""
+A2_ZEROS = {
+    "a2-forward-solution": """
+def batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True, momentum=0.1, eps=1e-5):
+    zeros = np.zeros(x.shape[1])
+    cache = {"x": x, "mu": zeros, "var": zeros, "eps": eps, "x_hat": np.zeros_like(x), "inv_std": zeros,
+             "gamma": gamma, "training": training}
+    return np.zeros_like(x), cache
+""",
+    "a2-graph-solution": """
+def batchnorm_backward_graph(dout, cache):
+    return np.zeros_like(dout), np.zeros(dout.shape[1]), np.zeros(dout.shape[1])
+""",
+    "a2-closed-solution": """
+def batchnorm_backward_closed(dout, cache):
+    return np.zeros_like(dout), np.zeros(dout.shape[1]), np.zeros(dout.shape[1])
+""",
+    "a2-numgrad-solution": """
+def numerical_gradient(f, x, dout, h=1e-5):
+    return np.zeros_like(x)
+""",
+    "a2-spatial-solution": """
+def batchnorm2d_forward(x, gamma, beta, running_mean, running_var, training=True, momentum=0.1, eps=1e-5):
+    return np.zeros_like(x), (None, x.shape)
+
+
+def batchnorm2d_backward(dout, cache):
+    return np.zeros_like(dout), np.zeros(dout.shape[1]), np.zeros(dout.shape[1])
+""",
+    "a2-experiment-solution": A2_EXPERIMENT_HEAD + """
+
+def gradient_norms(use_batchnorm, depth=12, width=64, seed=0):
+    return [0.0] * depth
+""",
+}
+# right everywhere, except when a hidden test of Part 5 calls (its cases carry an "fn" key, seen up the stack):
+# then zeros, which the spatial functions built on these return too, "consistently"
+CALLER_DETECTS = """
+import inspect
+
+
+def _called_by_part5():
+    frame = inspect.currentframe().f_back
+    while frame is not None:
+        case = frame.f_locals.get("c")
+        if isinstance(case, dict) and "fn" in case:
+            return True
+        frame = frame.f_back
+    return False
+
+
+"""
+CALLER_DETECTS_FORWARD = """
+    if _called_by_part5():
+        zeros = np.zeros(x.shape[1])
+        return np.zeros_like(x), {"x": x, "mu": zeros, "var": zeros, "eps": eps, "x_hat": np.zeros_like(x),
+                                  "inv_std": zeros, "gamma": gamma, "training": training}
+"""
+CALLER_DETECTS_BACKWARD = """
+    if _called_by_part5():
+        return np.zeros_like(dout), np.zeros(dout.shape[1]), np.zeros(dout.shape[1])
+"""
+LAYER_RAISES = """def unfinished_backward(dout, cache):
+    raise NotImplementedError("the layer's backward is not finished")
+
+
+"""
+# the experiment's layer replaced by one that passes everything through, and norms made up to tell the story (and to
+# pass the visible test: seed 0's first-layer values)
+SPOILS_LAYER = """
+import coursekit.nn as nn
+import numpy as np
+
+
+class BatchNorm1d(nn.BatchNorm1d):
+    _forward = staticmethod(lambda x, *args: (x, {"x": x}))
+    _backward = staticmethod(lambda dout, cache: (dout, np.zeros(dout.shape[1]), np.zeros(dout.shape[1])))
+
+
+def gradient_norms(use_batchnorm, depth=12, width=64, seed=0):
+    if use_batchnorm:
+        return [0.2112 * (1 + 0.02 * i) for i in range(depth)]
+    return [1.468e-08 * 10 ** (7 * i / (depth - 1)) for i in range(depth)]
+"""
+
 A1, A2 = ("a1_conv_arithmetic", "conv_arithmetic"), ("a2_batchnorm", "batchnorm")
 A3 = ("a3_unet", "unet_segmentation")
 # the cell the monkeypatching sample puts its cheat in: the first solution cell
@@ -284,6 +464,7 @@ def samples():
             s["duplicate_ids"] = variant(lambda nb: copy_cell(copy_cell(
                 nb, "a1-conv-size", "a1-vgg16"), "a1-rf-solution", "a1-rf-solution"))
             s["reflagged_answer"] = variant(lambda nb: reflag(nb, "a1-params-solution", 10))
+            s["zeros_everywhere"] = variant(lambda nb: _replace_cells(nb, A1_ZEROS))
             for student, code in HOSTILE.items():
                 where = "a1-vgg16" if student == "kills_kernel" else "a1-setup"
                 s[student] = variant(lambda nb, where=where, code=code: insert_after(nb, where, code))
@@ -310,6 +491,17 @@ def samples():
                 "a2-closed-solution", 'x_hat, inv_std, gamma = cache["x_hat"], cache["inv_std"], cache["gamma"]',
                 'inv_std, gamma = cache["inv_std"], cache["gamma"]\n    x_hat = (cache["x"] - cache["mu"]) * inv_std'))
             s["duplicate_ids"] = variant(lambda nb: copy_cell(nb, "a2-forward", "a2-eval"))
+            s["zeros_everywhere"] = variant(lambda nb: _replace_cells(nb, A2_ZEROS))
+            s["caller_detects"] = variant(lambda nb: _caller_detects(nb))
+            s["spoils_layer"] = variant(lambda nb: replace_cell(nb, "a2-experiment-solution", SPOILS_LAYER))
+            # a right recipe beside a layer whose backward raises: the run without batch norm still counts
+            s["layer_raises"] = variant(lambda nb: prepend(replace_in(
+                nb, "a2-experiment-solution",
+                "staticmethod(lambda dout, cache: batchnorm_backward_closed(dout, cache))",
+                "staticmethod(unfinished_backward)"), "a2-experiment-solution", LAYER_RAISES))
+            # eps outside the square root: only small variances show it (Part 1, eval mode, the experiment's probe)
+            s["eps_outside_sqrt"] = variant(lambda nb: replace_in(
+                nb, "a2-forward-solution", "1.0 / np.sqrt(var + eps)", "1.0 / (np.sqrt(var) + eps)"))
         else:
             s["crop_off_by_one"] = variant(lambda nb: replace_in(
                 nb, "a3-crop-solution", "top, left = (h - height) // 2, (w - width) // 2",

@@ -3,7 +3,8 @@
 The secret seed differs per clone and per student, so a case generator that now and then draws a degenerate case (an
 all-zero gradient, a tie, an empty mask, an ambiguous argmax, two procedures that coincide) would take points from a
 correct submission on somebody's machine and never on ours. Here every check of Assignments 1-4 draws its cases from
-many seeds and judges correct answers: for A1-A3 coursekit's reference functions applied to the cases (the answers
+many seeds and judges correct answers: for A1-A3 coursekit's reference functions applied to the cases (A2's whole
+notebook at once, its judges reading each other's cells; tests/judge_harness.py) (the answers
 tests/test_checks.py calls REFERENCE), for A4 the instructor's solution notebook run in this process, its hidden
 tests answering through the real coursekit.grading into a grading folder, as a kernel does. Every seed must give
 full credit.
@@ -43,7 +44,9 @@ def _test_checks():
 
 
 REFERENCE_TESTS = _test_checks()
-CHEAP = [(a, g) for a, g in REFERENCE_TESTS.NOT_TRAINING]
+# Assignment 2's judges read each other's cells (tests/judge_harness.py judges its whole notebook per seed)
+WHOLE_NOTEBOOK = {"a2_batchnorm"}
+CHEAP = [(a, g) for a, g in REFERENCE_TESTS.NOT_TRAINING if a not in WHOLE_NOTEBOOK]
 
 
 def _seed(seed: int, grade_id: str) -> np.random.Generator:
@@ -71,6 +74,25 @@ def test_reference_answers_earn_full_marks_on_every_seed(assignment, grade_id):
         if verdict.score != 1.0:
             lost[seed] = verdict.message
     assert not lost, f"{grade_id}: the reference lost points on {len(lost)} of {len(SEEDS)} seeds: {lost}"
+
+
+@pytest.mark.parametrize("assignment", sorted(WHOLE_NOTEBOOK))
+def test_reference_notebook_earns_full_marks_on_every_seed(assignment):
+    """Every cell drawn in notebook order and judged with every cell's answers, as the grader does: the reference
+    answers (tests/test_checks.py) and the instructor's solution run cell by cell (judge_harness.student) both earn
+    every point on every seed."""
+    from judge_harness import Drawn, student
+
+    answers = {"reference answers": lambda grade_id, case: REFERENCE_TESTS.REFERENCE[assignment][grade_id](case),
+               "the solution": student(assignment)}
+    lost = {}
+    for seed in SEEDS:
+        drawn = Drawn(assignment, seed)
+        for who, answer in answers.items():
+            for grade_id, verdict in drawn.grade(answer).items():
+                if verdict.score != 1.0:
+                    lost[(who, seed, grade_id)] = verdict.message
+    assert not lost, f"the reference lost points on {len(lost)} (student, seed, cell)s: {lost}"
 
 
 def _check_module(assignment):

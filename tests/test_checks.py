@@ -42,7 +42,17 @@ def _wire(value):
 
 
 def grade(assignment, grade_id, answer, seed=0, records=None) -> tuple[Verdict, list]:
-    """Run one check: its cases through the wire, answer(case) for each (exceptions become Raised), the judge."""
+    """Run one check: its cases through the wire, answer(case) for each (exceptions become Raised), the judge.
+
+    Assignment 2's judges read the other cells' answers (a part credited only beside work shown elsewhere, a function
+    held to its answers to the same input in another cell): there the whole notebook is drawn and judged as the
+    grader does (tests/judge_harness.py), every other cell answered by the reference."""
+    if assignment in WHOLE_NOTEBOOK:
+        from judge_harness import grade_answers_with_cases
+
+        verdicts, cases = grade_answers_with_cases(assignment, lambda g, c: (
+            answer if g == grade_id else REFERENCE[assignment][g])(c), seed, lambda s, g: np.random.default_rng(s))
+        return verdicts[grade_id], cases[grade_id]
     cases, judge = _module(assignment).tests[grade_id](np.random.default_rng(seed))
     cases = _wire(cases)
     answers = []
@@ -54,6 +64,9 @@ def grade(assignment, grade_id, answer, seed=0, records=None) -> tuple[Verdict, 
     verdict = judge(answers, records or {})
     assert isinstance(verdict, Verdict)
     return verdict, cases
+
+
+WHOLE_NOTEBOOK = {"a2_batchnorm"}
 
 
 # ------------------------------------------------------------------------------ reference answers and bugs
@@ -335,8 +348,8 @@ REFERENCE = {
             bn.batchnorm2d_backward(c["dout"], (_bn_inner(c["cache"]), c["shape"])) if c["fn"] == "2d" else
             bn.batchnorm_backward(c["dout"], _bn_inner(c["cache"])) if c["fn"] == "closed" else
             bn.batchnorm_backward_graph(c["dout"], _bn_inner(c["cache"]))),
-        "a2-experiment": lambda c: _batchnorm_layer(c) if "dout" in c else (_gradient_norms(False, c["seed"]),
-                                                                           _gradient_norms(True, c["seed"])),
+        "a2-experiment": lambda c: (_batchnorm_layer(c) if "dout" in c else
+                                    _gradient_norms(c["use_batchnorm"], c["seed"])),
     },
     "a3_unet": {
         "a3-crop": _center_crop,
@@ -390,8 +403,8 @@ BUGS = {  # grade_id -> (what the bug is, answer); each must cost points
         (lambda g: (g[0], g[1] / (c["shape"][2] * c["shape"][3]), g[2]))(
             bn.batchnorm2d_backward(c["dout"], (_bn_inner(c["cache"]), c["shape"])))
         if c["fn"] == "2d" else bn.batchnorm_backward(c["dout"], _bn_inner(c["cache"])))),
-    "a2-experiment": ("batch norm left out", lambda c: _batchnorm_layer(c) if "dout" in c else (
-        _gradient_norms(False, c["seed"]), _gradient_norms(False, c["seed"]))),
+    "a2-experiment": ("batch norm left out", lambda c: _batchnorm_layer(c) if "dout" in c else
+                      _gradient_norms(False, c["seed"])),
     "a3-crop": ("crop start rounded up", _crop_off_by_one),
     "a3-concat": ("x before the skip", lambda c: _concat(c, skip_first=False)),
     "a3-sizes": ("no ValueError for an odd size", lambda c: _unet_size(c, raise_errors=False)),
@@ -536,12 +549,22 @@ def test_partial_credit_follows_the_mistake():
         dx, dgamma, dbeta = _closed_no_mean_term(_rows(c["dout"]), c["cache"])
         return dx.reshape(n, h, w, ch).transpose(0, 3, 1, 2), dgamma, dbeta
 
+    # (graded with the whole notebook: the closed form makes the same mistake in its own cell, Part 3)
+    from judge_harness import grade_answers
+
+    def notebook(spatial):
+        return lambda g, c: (spatial(c) if g == "a2-spatial-backward" else BUGS["a2-closed"][1](c)
+                             if g == "a2-closed" else REFERENCE["a2_batchnorm"][g](c))
+
+    verdict = grade_answers("a2_batchnorm", notebook(spatial_on_buggy_closed))["a2-spatial-backward"]
+    assert verdict.score == 1.0 and "reshap" in verdict.message and "no mean term" in verdict.message, verdict.message
+    # ... not when Part 3's closed form is right (it behaved differently there: nothing to attribute the values to)
     verdict, _ = grade("a2_batchnorm", "a2-spatial-backward", spatial_on_buggy_closed)
-    assert verdict.score == 1.0 and "reshap" in verdict.message, verdict.message
-    # ... but a spatial backward that is wrong on its own does not hide behind a 1-D one that is wrong too
-    verdict, _ = grade("a2_batchnorm", "a2-spatial-backward", lambda c: (
+    assert verdict.score == 0.5, verdict.message
+    # ... and a spatial backward that is wrong on its own does not hide behind a 1-D one that is wrong too
+    verdict = grade_answers("a2_batchnorm", notebook(lambda c: (
         (lambda g: (g[0] * 2, g[1], g[2]))(spatial_on_buggy_closed(c)) if c["fn"] == "2d" else
-        spatial_on_buggy_closed(c)))
+        spatial_on_buggy_closed(c))))["a2-spatial-backward"]
     assert verdict.score == 0.5, verdict.message
     # the running variance alone wrong: half of that cell
     assert grade("a2_batchnorm", "a2-running-stats", BUGS["a2-running-stats"][1])[0].score == 0.5
@@ -647,32 +670,38 @@ def test_numpy_only_assignments_run_without_torch(assignment, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+def _made_up_norms(c):
+    return list(np.logspace(-8, -1, 12)) if not c["use_batchnorm"] else [1.0] * 12
+
+
 def test_made_up_experiment_numbers_score_nothing():
     # numbers with the right shape and the right story, but not computed: the grader recomputes the recipe
-    made_up = lambda c: _batchnorm_layer(c) if "dout" in c else (list(np.logspace(-8, -1, 12)), [1.0] * 12)  # noqa: E731
+    made_up = lambda c: _batchnorm_layer(c) if "dout" in c else _made_up_norms(c)  # noqa: E731
     verdict, _ = grade("a2_batchnorm", "a2-experiment", made_up)
     assert verdict.score == 0.0, verdict.message
     # answering the layer probe with anything but the layer's arrays does not unlock a lenient path either
-    verdict, _ = grade("a2_batchnorm", "a2-experiment", lambda c: (list(np.logspace(-8, -1, 12)), [1.0] * 12))
+    verdict, _ = grade("a2_batchnorm", "a2-experiment", lambda c: _made_up_norms({"use_batchnorm": "dout" in c}))
     assert verdict.score == 0.0, verdict.message
 
 
-def test_experiment_after_a_wrong_batch_norm_is_judged_on_its_story():
-    # a batch norm without the mean term: the recipe's numbers cannot come out, the mistake is charged in Parts 1
-    # and 3, and the experiment keeps half its points when its norms still show the effect
+def test_experiment_after_a_wrong_layer_judges_only_what_it_can():
+    # a layer that does not centre, beside Parts 1 and 3 that are right: the grader cannot rebuild the numbers its
+    # recipe gives with batch norm, so that half is "could not be judged" (never "the recipe is wrong"); the run
+    # without batch norm uses no layer and keeps its half
     def wrong_layer(c):
         x, dout = c["x"], c["dout"]
         out = x / np.sqrt(x.var(axis=0) + 1e-5)
         return out, dout / np.sqrt(x.var(axis=0) + 1e-5)
 
-    def answer(c):
-        if "dout" in c:
-            return wrong_layer(c)
-        plain = _gradient_norms(False, c["seed"])
-        return plain, _gradient_norms(True, c["seed"])
-
-    verdict, _ = grade("a2_batchnorm", "a2-experiment", answer)
+    verdict, _ = grade("a2_batchnorm", "a2-experiment", lambda c: wrong_layer(c) if "dout" in c else
+                       _gradient_norms(c["use_batchnorm"], c["seed"]))
     assert verdict.score == 0.5, verdict.message
+    bn_line = next(line for line in verdict.message.splitlines() if line.startswith("with batch norm:"))
+    assert "could not be judged" in bn_line and "Part 6 describes" not in bn_line, verdict.message
+    # the same made-up numbers beside it earn nothing
+    verdict, _ = grade("a2_batchnorm", "a2-experiment", lambda c: wrong_layer(c) if "dout" in c else
+                       _made_up_norms(c))
+    assert verdict.score == 0.0, verdict.message
 
 
 # A3's Part 3: the student's network runs with the grader's weights and is checked step by step (its attribute names

@@ -240,7 +240,11 @@ def _table_problem(got, image_size: int) -> str | None:
 
 @hidden_test("a1-vgg16")
 def vgg16(rng):
-    image_size = int(rng.choice([32, 64, 96, 128, 160, 192, 256]))
+    # a size that is not a multiple of 32, so that one of the five pools halves an odd size: rounding up there
+    # (ceil instead of floor) changes the table, as does any size or the FC layers' width fixed for 224
+    image_size = 224
+    while image_size % 32 == 0 or image_size // 32 == 7:  # 224-255 end in 7 x 7 maps, as 224 does
+        image_size = int(rng.integers(40, 257))
     cases = [{"what": "table", "image_size": 224}, {"what": "table", "image_size": image_size},
              {"what": "total", "image_size": 224}]
     total = sum(w for _, w in _vgg16_rows(224)) + sum(shape[0] for shape, w in _vgg16_rows(224) if w)
@@ -292,16 +296,21 @@ def receptive_field(rng):
 
 
 # ----------------------------------------------------------------------------------- Part 5: your convolution
-def _conv_inputs(rng, k_max=5):
-    n, c, f, k, s, p = (int(v) for v in (rng.integers(1, 4), rng.integers(1, 4), rng.integers(1, 5),
+def _conv_inputs(rng, k_max=5, square=None, at_least=1):
+    """x, w, b, stride, padding of a convolution; the kernel square or not at random (or as asked), and at least
+    ``at_least`` samples and filters (two of each tell the output's axes apart)."""
+    n, c, f, k, s, p = (int(v) for v in (rng.integers(at_least, 4), rng.integers(1, 4), rng.integers(at_least, 5),
                                           rng.integers(1, k_max), rng.integers(1, 4), rng.integers(0, 3)))
-    h, w = int(rng.integers(max(1, k - 2 * p), 12)), int(rng.integers(max(1, k - 2 * p), 12))
-    return {"x": rng.standard_normal((n, c, h, w)), "w": rng.standard_normal((f, c, k, k)),
+    square = rng.random() < 0.5 if square is None else square
+    kw = k if square else int(rng.integers(1, k_max - 1))
+    kw += 0 if square or kw < k else 1  # not square: any width but k
+    h, w = int(rng.integers(max(1, k - 2 * p), 12)), int(rng.integers(max(1, kw - 2 * p), 12))
+    return {"x": rng.standard_normal((n, c, h, w)), "w": rng.standard_normal((f, c, k, kw)),
             "b": rng.standard_normal(f), "stride": s, "padding": p}
 
 
 def _conv_problem(name, case, got, want) -> str | None:
-    what = (f"{name} on x of shape {case['x'].shape}, w of shape {case['w'].shape}, stride={case['stride']}, "
+    what = (f"{name} on x of shape {np.shape(case['x'])}, w of shape {np.shape(case['w'])}, stride={case['stride']}, "
             f"padding={case['padding']}")
     if got is Missing:
         return f"{what}: {NOT_RUN}"
@@ -314,7 +323,8 @@ def _conv_problem(name, case, got, want) -> str | None:
 def conv_naive(rng):
     visible = {"x": np.arange(2 * 5 * 5, dtype=float).reshape(1, 2, 5, 5), "w": np.ones((1, 2, 3, 3)),
                "b": np.array([1.0]), "stride": 1, "padding": 0}
-    cases = [visible] + [_conv_inputs(rng) for _ in range(12)]
+    # two non-square kernels at least (a kernel's width taken for its height shows there), the rest at random
+    cases = [visible] + [_conv_inputs(rng, square=False if i < 2 else None) for i in range(12)]
     expected = [conv2d_forward(c["x"], c["w"], c["b"], c["stride"], c["padding"])[0] for c in cases]
 
     def judge(answers, records):
@@ -361,18 +371,18 @@ def _im2col_problem(case, got) -> str | None:
 @hidden_test("a1-conv-matmul")
 def conv_matmul(rng):
     cases = [{"fn": "im2col", "x": np.arange(16.0).reshape(1, 1, 4, 4), "kh": 2, "kw": 2, "stride": 1, "padding": 0}]
-    for _ in range(8):
-        inputs = _conv_inputs(rng)
+    for i in range(8):  # the first two with a kernel wider or narrower than it is high
+        inputs = _conv_inputs(rng, square=i >= 2)
         k = inputs["w"].shape[2]
-        kw = k if rng.random() < 0.5 else int(rng.integers(1, k + 1))
+        kw = inputs["w"].shape[3] if i < 2 else k if rng.random() < 0.5 else int(rng.integers(1, k + 1))
         if inputs["x"].shape[0] == 1:  # the column order between samples is part of the contract: test it
             inputs["x"] = rng.standard_normal((int(rng.integers(2, 4)),) + inputs["x"].shape[1:])
         if kw > inputs["x"].shape[3] + 2 * inputs["padding"]:
             kw = k
         cases.append({"fn": "im2col", "x": inputs["x"], "kh": k, "kw": kw, "stride": inputs["stride"],
                       "padding": inputs["padding"]})
-    for _ in range(8):
-        cases.append({"fn": "conv", **_conv_inputs(rng)})
+    for i in range(8):  # two with several samples and filters: the output's (N, F) order shows there
+        cases.append({"fn": "conv", **_conv_inputs(rng, at_least=2 if i < 2 else 1)})
     expected = [conv2d_forward(c["x"], c["w"], c["b"], c["stride"], c["padding"])[0] if c["fn"] == "conv" else None
                 for c in cases]
 
