@@ -49,12 +49,13 @@ browser:
 	  || echo "could not install chromium here: the browser tests will be skipped (apt-get install chromium)"; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check coursekit tests benchmarks examples course scripts
+	$(BIN)/ruff check coursekit tests benchmarks examples course scripts conftest.py
 
 # Everything this machine can run: GPU tests skip themselves without CUDA. pytest's exit code 5
 # ("no tests collected") fails the target like any other error. Lectures run under nbval in strict mode: their
-# outputs must match the stored ones, up to the sanitizers in lectures/nbval_sanitize.cfg.
-NBVAL_ARGS := --nbval --nbval-sanitize-with lectures/nbval_sanitize.cfg
+# outputs must match the stored ones, up to the sanitizers in tests/nbval_sanitize.cfg; the root conftest.py starts
+# their kernels with the thread count and hash seed they were stored with (scripts/execute_lectures.py).
+NBVAL_ARGS := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 test: $(STAMP) sandbox browser lint
 	$(BIN)/python -m pytest tests lectures $(NBVAL_ARGS) $(PYTEST_ARGS)

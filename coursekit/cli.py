@@ -82,7 +82,7 @@ def main(argv=None) -> int:
 
         return run_course(args.root, jobs=args.jobs, regenerate_samples=not args.keep_samples)
     if args.command == "check":
-        from .course.check import main as check_main
+        from .course.presubmit import main as check_main
 
         return check_main(args.notebook, args.release)
     from .course.pipeline import Course, NbgraderError, grade_table, read_grades

@@ -26,7 +26,8 @@ import pytest
 
 nbformat = pytest.importorskip("nbformat")
 
-from coursekit.course.checks import Verdict, load_checks, read_answers, read_records, write_cases  # noqa: E402
+from coursekit.course.answers import read_answers, read_records, write_cases  # noqa: E402
+from coursekit.course.judging import Verdict, load_judges  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = range(30)
@@ -53,12 +54,12 @@ def _seed(seed: int, grade_id: str) -> np.random.Generator:
 # --------------------------------------------------------------------------------------------------- A1-A3
 @pytest.mark.parametrize("assignment,grade_id", CHEAP)
 def test_reference_answers_earn_full_marks_on_every_seed(assignment, grade_id):
-    module = load_checks(assignment, ROOT / "course")
+    module = load_judges(assignment, ROOT / "course")
     answer = REFERENCE_TESTS.REFERENCE[assignment][grade_id]
     wire = REFERENCE_TESTS._wire
     lost = {}
     for seed in SEEDS:
-        cases, judge = module.checks[grade_id](_seed(seed, grade_id))
+        cases, judge = module.tests[grade_id](_seed(seed, grade_id))
         cases = wire(cases)
         answers = []
         for case in cases:
@@ -73,8 +74,8 @@ def test_reference_answers_earn_full_marks_on_every_seed(assignment, grade_id):
 
 
 def _check_module(assignment):
-    """course/checks/<assignment>.py as a module, for its helpers (load_checks returns only the checks)"""
-    path = ROOT / "course" / "checks" / f"{assignment}.py"
+    """course/judges/<assignment>.py as a module, for its helpers (load_judges returns only the hidden tests)"""
+    path = ROOT / "course" / "judges" / f"{assignment}.py"
     spec = importlib.util.spec_from_file_location(f"_audit_{assignment}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -86,7 +87,7 @@ def test_training_draws_are_never_degenerate(grade_id):
     """A3's held-out draws: every image has foreground and background, and the true masks earn the tier."""
     a3 = _check_module("a3_unet")
     for seed in SEEDS[:10]:  # 128 images each: the generator is the same code for every seed
-        cases, judge = load_checks("a3_unet", ROOT / "course").checks[grade_id](_seed(seed, grade_id))
+        cases, judge = load_judges("a3_unet", ROOT / "course").tests[grade_id](_seed(seed, grade_id))
         images, masks = a3.held_out(int(_seed(seed, grade_id).integers(10, 2**31)))
         assert np.array_equal(cases[0]["images"], images)
         covered = masks.reshape(len(masks), -1).mean(1)
@@ -128,13 +129,13 @@ def a4_solution(tmp_path_factory):
 
 def _audit_a4(grade_id, seeds, a4_solution, tmp_path, monkeypatch):
     namespace, tests = a4_solution
-    module = load_checks(A4, ROOT / "course")
+    module = load_judges(A4, ROOT / "course")
     lost = {}
     for seed in seeds:
         grading_dir = tmp_path / f"grading-{seed}"
         for sub in ("cases", "answers", "records"):
             (grading_dir / sub).mkdir(parents=True)
-        cases, judge = module.checks[grade_id](_seed(seed, grade_id))
+        cases, judge = module.tests[grade_id](_seed(seed, grade_id))
         write_cases(grading_dir, grade_id, cases)
         monkeypatch.setenv("COURSEKIT_GRADING_DIR", str(grading_dir))
         with contextlib.redirect_stdout(io.StringIO()):
@@ -162,11 +163,11 @@ def test_a4_experiment_draws_hold_every_class():
     digits all from the test split and every class among them, and the true labels earn every point."""
     from coursekit.data.mnist import mnist_arrays
 
-    module = load_checks(A4, ROOT / "course")
+    module = load_judges(A4, ROOT / "course")
     images, labels = mnist_arrays()
     lookup = {img.tobytes(): lab for img, lab in zip(images, labels)}
     for seed in SEEDS[:10]:
-        cases, judge = module.checks["a4-experiment"](_seed(seed, "a4-experiment"))
+        cases, judge = module.tests["a4-experiment"](_seed(seed, "a4-experiment"))
         truth = np.array([lookup[img[0].tobytes()] for img in cases[0]["test_images"]])
         assert set(truth) == set(range(10))
         for case in cases:
@@ -185,7 +186,7 @@ def test_a4_freeze_procedures_are_far_apart():
     pytest.importorskip("torch")
     a4 = _check_module(A4)
     for seed in SEEDS:
-        cases, _ = load_checks(A4, ROOT / "course").checks["a4-freeze"](_seed(seed, "a4-freeze"))
+        cases, _ = load_judges(A4, ROOT / "course").tests["a4-freeze"](_seed(seed, "a4-freeze"))
         for case in cases:
             runs = [a4._freeze_run(case, *variant) for variant in a4.FREEZE_VARIANTS]
             for i in range(len(runs)):
@@ -199,7 +200,7 @@ def test_a4_finetune_groupings_are_far_apart():
     pytest.importorskip("torch")
     a4 = _check_module(A4)
     for seed in FEW_SEEDS:
-        cases, _ = load_checks(A4, ROOT / "course").checks["a4-finetune"](_seed(seed, "a4-finetune"))
+        cases, _ = load_judges(A4, ROOT / "course").tests["a4-finetune"](_seed(seed, "a4-finetune"))
         for case in cases:
             runs = [a4._finetune_run(case, groups) for groups, _, _ in a4.FINETUNE_VARIANTS.values()]
             for i in range(len(runs)):

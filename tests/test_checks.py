@@ -1,4 +1,4 @@
-"""The grader's checks of Assignments 1-3 (course/checks/), judged in this process without a kernel.
+"""The grader's checks of Assignments 1-3 (course/judges/), judged in this process without a kernel.
 
 For every check: coursekit's own implementation, applied to the check's cases, earns full marks; realistic bugs
 (an off-by-one, a missing term, a wrong column order, a forgotten sigmoid ...) earn less; answers that raised or
@@ -19,7 +19,7 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 
 from coursekit import arithmetic  # noqa: E402
-from coursekit.course.checks import Missing, Raised, Verdict, load_checks  # noqa: E402
+from coursekit.course.judging import Missing, Raised, Verdict, load_judges  # noqa: E402
 from coursekit.grading import decode_value, encode_value  # noqa: E402
 from coursekit.nn.functional import batchnorm as bn  # noqa: E402
 
@@ -29,7 +29,7 @@ NOTEBOOKS = {"a1_conv_arithmetic": "conv_arithmetic", "a2_batchnorm": "batchnorm
 
 
 def _module(assignment):
-    return load_checks(assignment, COURSE)
+    return load_judges(assignment, COURSE)
 
 
 def _test_cells(assignment):
@@ -43,7 +43,7 @@ def _wire(value):
 
 def grade(assignment, grade_id, answer, seed=0, records=None) -> tuple[Verdict, list]:
     """Run one check: its cases through the wire, answer(case) for each (exceptions become Raised), the judge."""
-    cases, judge = _module(assignment).checks[grade_id](np.random.default_rng(seed))
+    cases, judge = _module(assignment).tests[grade_id](np.random.default_rng(seed))
     cases = _wire(cases)
     answers = []
     for case in cases:
@@ -418,7 +418,7 @@ def test_every_hidden_name_exists(assignment):
     """A misspelt name in KERNEL_HIDES would leave the reference visible: the view refuses it, so must this."""
     import importlib
 
-    from coursekit.course.view import rewrite_source
+    from coursekit.course.package_view import rewrite_source
 
     for module_name, names in _module(assignment).kernel_hides.items():
         path = Path(importlib.util.find_spec(module_name).origin)
@@ -444,7 +444,7 @@ def test_a_realistic_bug_loses_points(assignment, grade_id):
 
 @pytest.mark.parametrize("assignment,grade_id", CHECKED)
 def test_raised_missing_and_malformed_answers_score_zero(assignment, grade_id):
-    cases, judge = _module(assignment).checks[grade_id](np.random.default_rng(0))
+    cases, judge = _module(assignment).tests[grade_id](np.random.default_rng(0))
     for answers in ([Raised("RuntimeError", "not finished")] * len(cases), [Missing] * len(cases),
                     [np.array([object(), None], dtype=object)] * len(cases), [np.zeros((1, 7))] * len(cases),
                     [None] * len(cases), ["text"] * len(cases), [{"a": 1}] * len(cases)):
@@ -559,7 +559,7 @@ def test_partial_credit_follows_the_mistake():
 
 def test_cases_are_plain_data_and_the_same_for_the_same_seed():
     for assignment, grade_id in NOT_TRAINING:
-        check_fn = _module(assignment).checks[grade_id]
+        check_fn = _module(assignment).tests[grade_id]
         first, second = (encode_value(check_fn(np.random.default_rng(7))[0]) for _ in range(2))
         assert first == second, grade_id
 
@@ -602,12 +602,12 @@ def test_training_tiers_are_above_a_brightness_threshold(grade_id):
 
 
 def test_training_tiers_are_above_a_pipeline_that_does_not_learn():
-    """The strongest non-learning segmentation we built in torch ops (course/checks/a3_unet.py's
+    """The strongest non-learning segmentation we built in torch ops (course/judges/a3_unet.py's
     non_learning_baseline: 0.891-0.897 on six held-out draws) earns neither tier, with room to spare on every draw."""
     import runpy
 
     pytest.importorskip("torch")
-    a3 = runpy.run_path(str(COURSE / "checks" / "a3_unet.py"))
+    a3 = runpy.run_path(str(COURSE / "judges" / "a3_unet.py"))
     lowest = min(a3["TIERS"].values())
     for seed in (11, 12345, 777777):
         images, masks = a3["held_out"](seed)

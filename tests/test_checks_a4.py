@@ -2,7 +2,7 @@
 
 Each test builds a sample notebook (course/a4_submissions.py), runs its code cells in one namespace with the real
 ``coursekit.grading`` writing answers into a temporary grading folder (as the kernel does), and hands what came back
-to the judges of course/checks/a4_vgg_transfer.py. The reference must earn every point, each realistic mistake
+to the judges of course/judges/a4_vgg_transfer.py. The reference must earn every point, each realistic mistake
 exactly the points it should lose, and answers that raised or never came back nothing. The real pipeline (sandbox,
 nbgrader, gradebook) grades the same samples in `make course`.
 """
@@ -21,7 +21,8 @@ import pytest
 torch = pytest.importorskip("torch")
 nbformat = pytest.importorskip("nbformat")
 
-from coursekit.course.checks import Missing, Raised, Verdict, load_checks, read_answers, read_records, write_cases  # noqa: E402
+from coursekit.course.answers import read_answers, read_records, write_cases  # noqa: E402
+from coursekit.course.judging import Missing, Raised, Verdict, load_judges  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "a4_vgg_transfer"
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.skipif(not (ROOT / "assignments" / ASSIGNMENT).is_dir()
 
 @pytest.fixture(scope="module")
 def checks():
-    return load_checks(ASSIGNMENT, ROOT / "course")
+    return load_judges(ASSIGNMENT, ROOT / "course")
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ def test_kernels_graded_side_by_side_get_a_share_of_the_cores(monkeypatch):
     from coursekit.course.sandbox import SandboxSpec, kernel_env
 
     monkeypatch.setenv("OMP_NUM_THREADS", "7")  # the grader's own setting never reaches a kernel
-    assert Course(ROOT)._env(jobs=2)["COURSEKIT_GRADING_JOBS"] == "2"
+    assert "--ExecuteAndJudge.kernels_side_by_side=2" in Course(ROOT).grading_arguments("autograde", jobs=2)
     env = kernel_env(SandboxSpec(scratch="/nowhere", threads=1))
     assert env["OMP_NUM_THREADS"] == "1" and env["OPENBLAS_NUM_THREADS"] == "1" and env["MKL_NUM_THREADS"] == "1"
 
@@ -97,7 +97,7 @@ def test_every_expected_score_has_a_submission():
 def test_normalise_restores_the_release_structure_and_keeps_the_work():
     import copy
 
-    from coursekit.course.plugins import EDITED_KEY, normalise
+    from coursekit.course.normalise import EDITED_KEY, normalise
 
     release = nbformat.read(ROOT / "assignments" / "a1_conv_arithmetic" / "conv_arithmetic.ipynb", as_version=4)
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in release.cells]
@@ -254,7 +254,7 @@ def test_hostile_samples_score_what_they_earn_and_touch_nothing(tmp_path):
             p.name for p in graded.iterdir()) == ["conv_arithmetic.ipynb"], (student, list(graded.iterdir()))
         assert not any(p.is_symlink() for p in graded.rglob("*"))
     # feedback says what was wrong, never how the tests or the checks are written
-    checks_source = (tmp_path / "course" / "checks" / f"{assignment}.py").read_text().splitlines()
+    checks_source = (tmp_path / "course" / "judges" / f"{assignment}.py").read_text().splitlines()
     secret = (tmp_path / "course" / "grading_secret").read_text().strip()
     for student in ("steals_reference", "plants_links", "kills_after_answer"):
         html = next(course.feedback(assignment, student).glob("*.html")).read_text()

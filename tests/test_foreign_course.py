@@ -271,13 +271,17 @@ def test_locations_come_from_the_course_configuration(tmp_path):
     assert course.assignments() == ["ps1"] and not course.coursekit_configured
     assert course.timeouts() == {"default": 45.0, "cells": {}}  # nbgrader's timeout, as CPU seconds per cell
     args = course.grading_arguments("autograde")
-    assert "--Autograde.autograde_preprocessors=coursekit.course.plugins.ExecuteAndJudge" in args
+    assert "--Autograde.autograde_preprocessors=coursekit.course.execute.ExecuteAndJudge" in args
     assert not any("nbgrader.preprocessors.Execute" in a for a in args)
     assert Course(_course_dir(tmp_path / "b", "")).timeouts()["default"] == 30.0  # nbgrader's default
     # coursekit's own repository: locations from course/nbgrader_config.py
     ours = Course(Path(__file__).resolve().parents[1])
-    assert ours.coursekit_configured and ours.release_dir.name == "assignments" and ours.grading_arguments(
-        "autograde") == []
+    assert ours.coursekit_configured and ours.release_dir.name == "assignments"
+    # its own configuration grades with coursekit: the command line carries this run's settings only
+    assert ours.grading_arguments("generate_feedback") == []
+    assert sorted(a.split("=")[0] for a in ours.grading_arguments("autograde", jobs=2)) == [
+        "--ExecuteAndJudge.default_timeout", "--ExecuteAndJudge.kernels_side_by_side",
+        "--ExecuteAndJudge.timeouts_file"]
 
 
 def test_a_custom_grading_pipeline_is_refused_not_replaced_silently(tmp_path):
@@ -309,7 +313,7 @@ def test_autograde_refuses_a_release_on_another_kernel_naming_it(tmp_path, monke
     for folder in (root / "release" / "ps1", root / "submitted" / "ada" / "ps1"):
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / "problem2.ipynb")
-    monkeypatch.setattr("coursekit.course.sandbox.sandbox_kernel_manager", lambda require=True: None)
+    monkeypatch.setattr("coursekit.course.kernel_manager.sandbox_kernel_manager", lambda **kw: None)
     from coursekit.cli import main
 
     assert main(["autograde", "--root", str(root)]) == 1
@@ -330,7 +334,8 @@ def test_the_gradebooks_record_of_a_release_stands_in_for_the_release_folder(tmp
     """Grading once the release folder is gone: the gradebook's record has every graded, solution, task and
     read-only cell of the release, in order, with its nbgrader metadata; a submission normalised against it gets
     a deleted test cell back."""
-    from coursekit.course.plugins import normalise, release_from_gradebook
+    from coursekit.course.normalise import normalise
+    from coursekit.course.release_history import release_from_gradebook
 
     root = _course_dir(tmp_path, "")
     shutil.copyfile(GUIDE / "source" / "ps1" / "problem1.ipynb", root / "source" / "ps1" / "problem1.ipynb")
@@ -360,10 +365,12 @@ def test_the_gradebooks_record_of_a_release_stands_in_for_the_release_folder(tmp
 
 
 def test_output_limits_count_text_and_display_data_apart():
+    """Output over a limit is cut, not stopped (a left-over debug print must not cost the answers); only a flood,
+    many times the limit, interrupts the kernel."""
     import asyncio
     import base64
 
-    from coursekit.course.plugins import ExecuteAndJudge
+    from coursekit.course.execute import FLOOD_FACTOR, CellRun, ExecuteAndJudge, Limit
 
     class Kernel:
         interrupts = 0
@@ -378,23 +385,27 @@ def test_output_limits_count_text_and_display_data_apart():
     async def run():
         executor = ExecuteAndJudge(max_output_bytes=1000, max_display_bytes=50_000)
         executor.km, executor.clear_before_next_output = Kernel(), False
-        executor._output_bytes, executor._display_bytes, executor._output_cut = 0, 0, False
+        executor._run = CellRun(0, None, 10)
         outs = []
         figure = {"image/png": base64.b64encode(bytes(8000)).decode(), "text/plain": "<Figure>"}
         for _ in range(4):  # 43 kB of images: 43x the text limit, within the display limit
             executor.output(outs, message("display_data", {"data": figure, "metadata": {}}), None, 0)
-        assert len(outs) == 4 and not executor._output_cut
-        for _ in range(4):  # 1200 bytes of text: over
+        assert len(outs) == 4 and not executor._run.hits
+        for _ in range(4):  # 1200 bytes of text: over, cut
             executor.output(outs, message("stream", {"name": "stdout", "text": "x" * 300}), None, 0)
         await asyncio.sleep(0)
-        assert executor._output_cut and "text output limit of 1,000 bytes" in outs[-1]["text"]
-        assert Kernel.interrupts == 1
-        executor._output_bytes, executor._display_bytes, executor._output_cut = 0, 0, False
+        assert executor._run.hits == [Limit.OUTPUT] and "text output limit of 1,000 bytes" in outs[-1]["text"]
+        assert "kept running" in outs[-1]["text"] and Kernel.interrupts == 0
+        for _ in range(FLOOD_FACTOR * 4):  # a flood: interrupted, once
+            executor.output(outs, message("stream", {"name": "stdout", "text": "x" * 300}), None, 0)
+        await asyncio.sleep(0)
+        assert executor._run.hits == [Limit.OUTPUT, Limit.FLOOD] and Kernel.interrupts == 1
+        executor._run = CellRun(0, None, 10)
         outs = []
         for _ in range(6):  # 64 kB of images: over the display limit
             executor.output(outs, message("display_data", {"data": figure, "metadata": {}}), None, 0)
         await asyncio.sleep(0)
         assert len(outs) == 5 and "display data limit of 50,000 bytes" in outs[-1]["text"]
-        assert Kernel.interrupts == 2
+        assert Kernel.interrupts == 1
 
     asyncio.run(run())

@@ -10,17 +10,39 @@ from coursekit import grading
 
 
 def test_assert_close_names_shape_and_worst_element():
-    with pytest.raises(AssertionError, match=r"has shape \(2, 3\), expected \(3, 2\)"):
+    with pytest.raises(AssertionError, match=r"dx: got shape \(2, 3\), expected shape \(3, 2\)"):
         grading.assert_close(np.zeros((2, 3)), np.zeros((3, 2)), "dx")
     wrong = np.zeros((3, 4))
     wrong[1, 2] = 0.5
-    with pytest.raises(AssertionError, match=r"dx is wrong at 1 of 12 entries; worst at index \(1, 2\)"):
+    with pytest.raises(AssertionError, match=r"dx: wrong at 1 of 12 entries; worst at index \(1, 2\)"):
         grading.assert_close(wrong, np.zeros((3, 4)), "dx")
     with pytest.raises(AssertionError, match="NaN or inf"):
         grading.assert_close(np.array([np.nan]), np.array([0.0]))
-    with pytest.raises(AssertionError, match="is None"):
+    with pytest.raises(AssertionError, match="None"):
         grading.assert_close(None, np.zeros(2))
     grading.assert_close(np.ones(3) + 1e-12, np.ones(3))
+
+
+@pytest.mark.parametrize("got, want", [
+    (np.zeros((2, 3)), np.zeros((3, 2))), (np.array([np.nan, 1.0]), np.array([0.0, 1.0])),
+    (np.array([np.inf]), np.array([-np.inf])), (np.array([1.0]), np.array([np.nan])), (None, np.zeros(2)),
+    ("1.0", 1.0), (np.array([1 + 1j]), np.array([1.0])), (np.array([1.0, 2.5]), np.array([1.0, 2.0])),
+    (np.array([np.nan, np.inf, 1.0]), np.array([np.nan, np.inf, 1.0])), (np.zeros(0), np.zeros(0)),
+])
+def test_the_kernels_visible_checks_and_the_grader_compare_alike(got, want):
+    """One comparison on both sides of the wall: the same verdict and the same words, NaN and inf included."""
+    from coursekit.course.judging import compare
+
+    problem = compare(got, want, "dx")
+    try:
+        grading.assert_close(got, want, "dx")
+        raised = None
+    except AssertionError as exc:
+        raised = str(exc)
+    assert raised == problem
+    matching = got is not None and not isinstance(got, str) and np.shape(got) == np.shape(want) and np.array_equal(
+        np.asarray(got), np.asarray(want), equal_nan=True)
+    assert (problem is None) == matching
 
 
 def test_assert_scalar():
@@ -76,7 +98,8 @@ def test_torch_tensors_become_numpy_arrays():
 
 
 def test_cases_answer_record_round_trip(tmp_path, monkeypatch):
-    from coursekit.course.checks import Missing, Raised, read_answers, read_records, write_cases
+    from coursekit.course.answers import read_answers, read_records, write_cases
+    from coursekit.course.judging import Missing, Raised
 
     monkeypatch.delenv(grading.GRADING_DIR_ENV, raising=False)
     with pytest.raises(RuntimeError, match="only while the notebook is being graded"):
@@ -105,7 +128,8 @@ def test_cases_answer_record_round_trip(tmp_path, monkeypatch):
 
 
 def test_answers_are_read_without_following_links(tmp_path):
-    from coursekit.course.checks import Missing, read_answers, write_cases
+    from coursekit.course.answers import read_answers, write_cases
+    from coursekit.course.judging import Missing
 
     secret = tmp_path / "gradebook.db"
     secret.write_bytes(grading.encode_value({"value": "the grader's own file"}))
@@ -125,7 +149,7 @@ def test_answers_are_read_without_following_links(tmp_path):
 
 
 def test_compare_converts_first_and_says_what_is_wrong():
-    from coursekit.course.checks import Missing, Raised, compare
+    from coursekit.course.judging import Missing, Raised, compare
 
     assert compare([1.0, 2.0], np.array([1.0, 2.0]), "out") is None
     assert "shape (2,)" in compare(np.zeros(2), np.zeros(3), "out") and "shape (3,)" in compare(
@@ -141,7 +165,7 @@ def test_compare_converts_first_and_says_what_is_wrong():
 
 
 def test_verdict_is_a_fraction():
-    from coursekit.course.checks import Verdict
+    from coursekit.course.judging import Verdict
 
     assert Verdict(0.5, "half").score == 0.5
     for bad in (-0.1, 1.5, float("nan")):
@@ -150,7 +174,7 @@ def test_verdict_is_a_fraction():
 
 
 def test_seeds_are_secret_per_student_and_cell(tmp_path):
-    from coursekit.course.checks import course_secret, seed_for
+    from coursekit.course.seeds import course_secret, seed_for
 
     secret = course_secret(tmp_path)
     assert course_secret(tmp_path) == secret and oct((tmp_path / "grading_secret").stat().st_mode)[-3:] == "600"
@@ -160,7 +184,7 @@ def test_seeds_are_secret_per_student_and_cell(tmp_path):
 
 
 def test_kernel_view_replaces_hidden_names_by_stubs(tmp_path):
-    from coursekit.course.view import build_view
+    from coursekit.course.package_view import build_view
 
     view = build_view({"coursekit.arithmetic": ["conv_output_size"],
                        "coursekit.nn.functional.batchnorm": ["batchnorm_forward"]}, cache_root=tmp_path)

@@ -11,8 +11,9 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbgrader")
 
-from coursekit.course import plugins  # noqa: E402
-from coursekit.course.pipeline import Course, notebook_problem  # noqa: E402
+from coursekit.course import cells, feedback, limits, normalise, passive  # noqa: E402
+from coursekit.course.pipeline import Course  # noqa: E402
+from coursekit.course.staging import notebook_problem  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 A1 = ROOT / "assignments" / "a1_conv_arithmetic" / "conv_arithmetic.ipynb"
@@ -47,7 +48,7 @@ def test_graded_notebook_keeps_only_passive_outputs():
     cell.outputs.append(nbformat.from_dict({"output_type": "update_display_data", "data": {}, "metadata": {}}))
     nb.cells = [cell]
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
-    plugins.make_passive(nb)
+    passive.make_passive(nb)
     kinds = [o.output_type for o in cell.outputs]
     assert kinds == ["display_data", "display_data", "execute_result", "stream", "error"]
     mimetypes = {m for o in cell.outputs for m in o.get("data", {})}
@@ -77,7 +78,7 @@ def test_raw_html_in_student_markdown_is_escaped(markdown):
     cell = nbformat.v4.new_markdown_cell("My answer: *it works* because 2 < 3 & 4 > 1.\n\n" + markdown)
     raw = nbformat.v4.new_raw_cell(markdown, metadata={"raw_mimetype": "text/html"})
     nb.cells = [cell, raw]
-    plugins.make_passive(nb)
+    passive.make_passive(nb)
     for c in (cell, raw):
         assert "<" not in c.source and "javascript:" not in c.source.lower().replace("\t", "")
         assert not any(s in c.source for s in ("&#", "&colon;"))
@@ -95,15 +96,15 @@ def test_raw_html_in_student_markdown_is_escaped(markdown):
 
 def test_read_only_markdown_of_the_release_is_left_alone():
     nb = _release()
-    readonly = [c for c in nb.cells if c.cell_type == "markdown" and plugins._is_readonly(c)]
+    readonly = [c for c in nb.cells if c.cell_type == "markdown" and cells.is_readonly(c)]
     before = [c.source for c in readonly]
-    plugins.make_passive(nb)
+    passive.make_passive(nb)
     assert [c.source for c in readonly] == before
 
 
 # ------------------------------------------------------------------------------- 2. pasted copies of cells
 def _test_cell_ids(release):
-    return [c for c in release.cells if plugins._is_test(c)]
+    return [c for c in release.cells if cells.is_test(c)]
 
 
 @pytest.mark.parametrize("where", ["above", "below"])
@@ -118,9 +119,9 @@ def test_a_pasted_copy_of_a_test_cell_never_displaces_the_original(where):
     pasted.source = "print('the copy')\n"
     position = nb.cells.index(original) + (0 if where == "above" else 1)
     nb.cells.insert(position, pasted)
-    assert plugins.graded_copies(nb, release)[grade_id] == nb.cells.index(original)
-    assert not any(d["grade_id"] == grade_id for d in plugins.release_differences(nb, release))
-    edited = plugins.normalise(nb, release)
+    assert normalise.graded_copies(nb, release)[grade_id] == nb.cells.index(original)
+    assert not any(d["grade_id"] == grade_id for d in normalise.release_differences(nb, release))
+    edited = normalise.normalise(nb, release)
     assert grade_id not in edited
     assert "nbgrader" in original.metadata and original.source == original_release_cell.source
     assert "nbgrader" not in pasted.metadata and pasted.source == "print('the copy')\n"  # runs, ungraded
@@ -135,7 +136,7 @@ def test_without_the_release_id_the_last_copy_is_graded():
     pasted = copy.deepcopy(original)
     pasted["id"] = "renamed-2"
     nb.cells.insert(nb.cells.index(original), pasted)       # a copy above, neither with the release's id
-    plugins.normalise(nb, release)
+    normalise.normalise(nb, release)
     assert "nbgrader" in original.metadata and "nbgrader" not in pasted.metadata
 
 
@@ -176,14 +177,14 @@ def test_the_wall_limit_of_a_submission_is_the_sum_of_its_cells_backstops(tmp_pa
     nb = copy.deepcopy(release)
     nb.cells.append(nbformat.v4.new_code_cell("extra = 1"))
     nbformat.write(nb, staged / "nb.ipynb")
-    table = {"default": 10, "cells": {_grade_id(c): 1000 for c in release.cells if plugins._is_test(c)}}
+    table = {"default": 10, "cells": {_grade_id(c): 1000 for c in release.cells if cells.is_test(c)}}
     code = [c for c in release.cells if c.cell_type == "code"]
-    tests = [c for c in code if plugins._is_test(c)]
+    tests = [c for c in code if cells.is_test(c)]
     per_release = sum(4 * 1000 + 60 if c in tests else 4 * 10 + 60 for c in code)
     expected = 2 * per_release + (4 * 10 + 60) + Course.WALL_MARGIN   # submission + release (restorable) cells
     assert course.wall_limit(staged, table) == expected
     assert expected > 900                              # more than the old fixed 900 s for slow test cells
-    assert plugins.wall_backstop_seconds(tests[0], table) == 4060
+    assert limits.wall_backstop_seconds(tests[0], table) == 4060
 
 
 def test_autograde_uses_the_computed_limit_unless_told(tmp_path, monkeypatch):
@@ -194,7 +195,7 @@ def test_autograde_uses_the_computed_limit_unless_told(tmp_path, monkeypatch):
     (tmp_path / "course" / "gradebook.db").write_text("")
     (tmp_path / "course" / "timeouts.json").write_text('{"default": 10}')
     seen = []
-    monkeypatch.setattr("coursekit.course.sandbox.sandbox_kernel_manager", lambda require=True: None)
+    monkeypatch.setattr("coursekit.course.kernel_manager.sandbox_kernel_manager", lambda **kw: None)
     monkeypatch.setattr(Course, "nbgrader", lambda self, *a, timeout=None, **k: seen.append(timeout))
     monkeypatch.setattr(Course, "_require_graded", lambda self, *a: None)
     course.autograde([("s", "a1")], progress=None)
@@ -206,7 +207,7 @@ def test_autograde_uses_the_computed_limit_unless_told(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------- 6. hidden test text in feedback
 def test_feedback_redacts_hidden_test_text_from_every_output():
     nb = _release()
-    tests = [c for c in nb.cells if plugins._is_test(c)]
+    tests = [c for c in nb.cells if cells.is_test(c)]
     test = tests[0]
     hidden = ("### BEGIN HIDDEN TESTS\nfrom coursekit.grading import answer\n"
               "assert secret_function(12345) == 67890, 'the hidden expectation'\n### END HIDDEN TESTS\n")
@@ -222,11 +223,11 @@ def test_feedback_redacts_hidden_test_text_from_every_output():
                                "expectation'", traceback=["x"]),
     ]
     nb.cells.append(leak)
-    nb, _ = plugins.HideTestCode().preprocess(nb, {})
+    nb, _ = feedback.HideTestCode().preprocess(nb, {})
     text = json.dumps(nb)
     assert "secret_function" not in text and "hidden expectation" not in text
     assert "from coursekit.grading import answer" not in json.dumps(leak.outputs)
-    assert plugins.REDACTED in json.dumps(leak.outputs)
+    assert feedback.REDACTED in json.dumps(leak.outputs)
     assert "recorded:" in leak.outputs[0].text        # the rest of the output stays
 
 
@@ -249,7 +250,7 @@ def _fake_site_packages(root):
 
 
 def test_kernel_excludes_leave_packages_with_their_metadata_and_libraries_out(tmp_path):
-    from coursekit.course.sandbox import excluded_entries
+    from coursekit.course.kernel_packages import excluded_entries
 
     sp = _fake_site_packages(tmp_path)
     assert excluded_entries(sp, []) == set()
@@ -262,7 +263,7 @@ def test_kernel_excludes_leave_packages_with_their_metadata_and_libraries_out(tm
 
 
 def test_kernel_excludes_are_read_from_the_check_module_and_validated(tmp_path):
-    from coursekit.course.checks import load_checks
+    from coursekit.course.checks import load_checks  # the old path and the old folder name keep working
 
     (tmp_path / "checks").mkdir()
     (tmp_path / "checks" / "a1.py").write_text("KERNEL_EXCLUDES = ['scipy', 'skimage']\n")
@@ -284,7 +285,7 @@ def test_excluded_packages_cannot_be_imported_in_the_sandbox(tmp_path):
     import subprocess
     import sys
 
-    from coursekit.course.view import build_view
+    from coursekit.course.package_view import build_view
 
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -306,7 +307,7 @@ def test_excluded_packages_cannot_be_imported_in_the_sandbox(tmp_path):
 def test_a_huge_message_is_dropped_at_the_socket_and_fails_its_cell(tmp_path, monkeypatch):
     import resource
 
-    from coursekit.course.plugins import ExecuteAndJudge, wall_backstop
+    from coursekit.course.execute import ExecuteAndJudge
 
     monkeypatch.chdir(tmp_path)
     nb = nbformat.v4.new_notebook()
@@ -317,7 +318,6 @@ def test_a_huge_message_is_dropped_at_the_socket_and_fails_its_cell(tmp_path, mo
     executor = ExecuteAndJudge(timeout=60, interrupt_on_timeout=True, allow_errors=True, kernel_name="python3",
                                course_directory=str(tmp_path / "nowhere"), student_override="check",
                                require_sandbox=False, extra_arguments=["--HistoryManager.hist_file=:memory:"])
-    executor.timeout_func = wall_backstop
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out, _ = executor.preprocess(nb, {"nbgrader": {"assignment": "", "notebook": "t", "student": "check"},
                                       "metadata": {}})
@@ -333,8 +333,9 @@ def test_a_huge_message_is_dropped_at_the_socket_and_fails_its_cell(tmp_path, mo
 def test_memory_of_the_kernels_process_tree_is_bounded_together(tmp_path, monkeypatch):
     import os
 
-    from coursekit.course.plugins import ExecuteAndJudge, _tree_memory_bytes, wall_backstop
-    assert _tree_memory_bytes(os.getpid()) > 0
+    from coursekit.course.execute import ExecuteAndJudge
+    from coursekit.course.limits import tree_memory_bytes
+    assert tree_memory_bytes(os.getpid()) > 0
     monkeypatch.chdir(tmp_path)
     nb = nbformat.v4.new_notebook()
     # four processes of 150 MiB each: every one within its own RLIMIT_AS, together over the tree's 400 MiB
@@ -348,7 +349,6 @@ def test_memory_of_the_kernels_process_tree_is_bounded_together(tmp_path, monkey
                                course_directory=str(tmp_path / "nowhere"), student_override="check",
                                require_sandbox=False, tree_memory_bytes=400 << 20,
                                extra_arguments=["--HistoryManager.hist_file=:memory:"])
-    executor.timeout_func = wall_backstop
     out, _ = executor.preprocess(nb, {"nbgrader": {"assignment": "", "notebook": "t", "student": "check"},
                                       "metadata": {}})
     for cell in out.cells:

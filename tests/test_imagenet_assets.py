@@ -172,11 +172,11 @@ def test_script_rebuilds_both_files_bit_for_bit(tmp_path):
 
 
 def test_grading_kernels_copy_of_mnist_holds_no_test_digit(monkeypatch):
-    """Assignment 4 scores predictions on the test split: the kernel's copy of the digits (coursekit.course.view
+    """Assignment 4 scores predictions on the test split: the kernel's copy of the digits (coursekit.course.package_view
     applies grading_archive) must give the same training split and nothing of the test split."""
     import io
 
-    from coursekit.course.view import DATA_FILTERS
+    from coursekit.course.package_view import DATA_FILTERS
 
     mnist_module = importlib.import_module("coursekit.data.mnist")  # the package exports the function by that name
 

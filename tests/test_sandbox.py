@@ -76,7 +76,7 @@ def _probe(scratch, view, torch, tmp_path):
 
 @needs_bwrap
 def test_student_code_is_confined(tmp_path):
-    from coursekit.course.view import build_view
+    from coursekit.course.package_view import build_view
 
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -107,7 +107,7 @@ def test_student_code_is_confined(tmp_path):
 @needs_bwrap
 def test_torch_is_there_when_the_assignment_needs_it(tmp_path):
     pytest.importorskip("torch")
-    from coursekit.course.view import build_view
+    from coursekit.course.package_view import build_view
 
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -116,12 +116,15 @@ def test_torch_is_there_when_the_assignment_needs_it(tmp_path):
 
 
 def test_autograding_refuses_without_a_sandbox(monkeypatch):
-    monkeypatch.setattr(sandbox, "available", lambda: False)
-    monkeypatch.delenv("COURSEKIT_NO_SANDBOX", raising=False)
+    from coursekit.course import kernel_manager
+    from coursekit.course.config import environment_overrides
+
+    monkeypatch.setattr(kernel_manager, "available", lambda: False)
     with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap"):
-        sandbox.sandbox_kernel_manager(require=True)
-    monkeypatch.setenv("COURSEKIT_NO_SANDBOX", "1")
-    manager = sandbox.sandbox_kernel_manager(require=True)
+        kernel_manager.sandbox_kernel_manager(require=True)
+    # --no-sandbox (COURSEKIT_NO_SANDBOX=1) is the only way past it, read where the instructor's settings are read
+    assert environment_overrides({"COURSEKIT_NO_SANDBOX": "1"}) == {"require_sandbox": False}
+    manager = kernel_manager.sandbox_kernel_manager(require=False)
     assert manager.sandboxed is False
 
 
@@ -151,14 +154,14 @@ def test_bwrap_command_is_an_allow_list(tmp_path, monkeypatch):
 
 
 CHECKS = '''
-from coursekit.course.checks import Missing, Raised, Verdict, check, compare
+from coursekit.course.judging import Missing, Raised, Verdict, compare, hidden_test
 from coursekit.arithmetic import conv_output_size
 
 KERNEL_HIDES = {"coursekit.arithmetic": ["conv_output_size"]}
 KERNEL_TORCH = False
 
 
-@check("t-size")
+@hidden_test("t-size")
 def size(rng):
     cases = [{"n": int(rng.integers(7, 40)), "k": int(k)} for k in (1, 3, 5, 7)]  # n >= k always
     expected = [conv_output_size(c["n"], c["k"]) for c in cases]
@@ -176,10 +179,10 @@ def test_the_grader_judges_and_the_kernel_only_answers(tmp_path):
     """One notebook through ExecuteAndJudge: cases in, answers out, the verdict replaces whatever the kernel wrote."""
     nbformat = pytest.importorskip("nbformat")
     pytest.importorskip("nbgrader")
-    from coursekit.course.plugins import ExecuteAndJudge, wall_backstop
+    from coursekit.course.execute import ExecuteAndJudge
 
-    (tmp_path / "checks").mkdir()
-    (tmp_path / "checks" / "t1.py").write_text(CHECKS)
+    (tmp_path / "judges").mkdir()
+    (tmp_path / "judges" / "t1.py").write_text(CHECKS)
     student = nbformat.v4.new_code_cell(
         "import sys, glob\n"
         "from coursekit import grading\n"
@@ -187,10 +190,11 @@ def test_the_grader_judges_and_the_kernel_only_answers(tmp_path):
         "text = open(glob.glob('*.ipynb')[0]).read()\n"
         # spelled apart, or this cell's own source would match
         "seen = 'BEGIN ' + 'HIDDEN' in text or 'lambda ' + 'c:' in text\n"
-        "grading.record('t-size', 'notebook_has_hidden_code', seen)\n"
+        "grading.record('t-size', 'notebook_has_hidden_code', True)  # before the test cell: never counts\n"
         "try:\n    import torch\n    print('torch imported')\nexcept ImportError:\n    print('no torch')\n")
     test = nbformat.v4.new_code_cell(
         "### BEGIN HIDDEN TESTS\ngrading.answer('t-size', lambda c: my_size(c['n'], c['k']))\n"
+        "grading.record('t-size', 'notebook_has_hidden_code', seen)\n"
         "### END HIDDEN TESTS\n"
         "print('[AutogradeApp | ERROR] There was an error processing', file=sys.stderr)\n"
         "from IPython.display import display\ndisplay({'text/plain': '99'}, raw=True)\n"
@@ -200,7 +204,6 @@ def test_the_grader_judges_and_the_kernel_only_answers(tmp_path):
     nb.cells = [student, test]
     executor = ExecuteAndJudge(timeout=300, kernel_name="python3", course_directory=str(tmp_path),
                                student_override="ann")
-    executor.timeout_func = wall_backstop
     nb, _ = executor.preprocess(nb, {"nbgrader": {"assignment": "t1", "notebook": "t1", "student": "ann"},
                                      "metadata": {}})
     assert "no torch" in "".join(o.get("text", "") for o in nb.cells[0].outputs)

@@ -1,11 +1,10 @@
-"""Course tooling: what `make course` runs, and the student-side check.
+"""The grader: the trusted side of the grading wall (the kernel side is ``coursekit.grading``).
 
-``run_course`` releases every assignment in ``solutions/`` into ``assignments/`` with nbgrader, regenerates the
-sample submissions, autogrades them in parallel, exports ``course/grades.csv`` and prints the grade table.
-``pipeline`` drives nbgrader; ``plugins`` holds the nbgrader preprocessors of the grader's process (normalise a
-submission, run it walled off, judge it); ``checks`` is the grader's side of hidden tests (``coursekit.grading`` is
-the kernel's); ``sandbox`` and ``view`` build the wall (the kernel's sandbox and its view of the package);
-``check`` is ``coursekit check NOTEBOOK``.
+Everything here runs in the grader's process (nbgrader's, and the ``coursekit`` commands), never in a student's
+kernel, whose copy of the package does not contain this folder. ``README.md`` beside this file maps each property
+of the wall to its module and follows one submission through them. ``run_course`` is what ``make course`` runs:
+release every assignment, regenerate the sample submissions, autograde them in parallel, export
+``course/grades.csv`` and print the grade table.
 """
 
 from __future__ import annotations

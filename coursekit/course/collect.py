@@ -27,7 +27,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .pipeline import MAX_NOTEBOOK_BYTES, Course, NbgraderError
+from .pipeline import Course, NbgraderError
+from .staging import MAX_NOTEBOOK_BYTES
 
 __all__ = ["DEFAULT_PATTERN", "CollectReport", "collect"]
 

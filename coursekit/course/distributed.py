@@ -31,6 +31,7 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
+from .config import environment_overrides
 from .pipeline import Course, GradingResult, NbgraderError, warn_if_oversubscribed
 
 __all__ = ["autograde_distributed", "close", "connect", "grade_submission", "parse_cluster"]
@@ -127,7 +128,8 @@ def grade_submission(root: str, student: str, assignment: str, snapshot: str, ti
     except (ImportError, ValueError):  # called outside a worker (tests, a debugger)
         worker = "local"
     if no_sandbox:
-        os.environ["COURSEKIT_NO_SANDBOX"] = "1"  # the client's --no-sandbox; the same for every task it sends
+        # the client's --no-sandbox, the same for every task it sends; the worker's nbgrader gets it as a flag
+        os.environ["COURSEKIT_NO_SANDBOX"] = "1"
     # a host that joined after the client looked is taken as full: one thread per kernel, never oversubscribed
     jobs = (jobs_per_host or {}).get(urlparse(worker).hostname) or usable_cores()
     course = Course(root)
@@ -211,7 +213,7 @@ def autograde_distributed(course: Course, pairs, *, client=None, scheduler: str 
             progress(f"   dask: {len(pairs)} submission(s) on {workers} worker thread(s) across {len(per_host)} "
                      f"host(s), scheduler {client.scheduler.address}")
         warn_if_oversubscribed(max(per_host.values(), default=1), progress)
-        no_sandbox = os.environ.get("COURSEKIT_NO_SANDBOX") == "1"
+        no_sandbox = environment_overrides().get("require_sandbox", True) is False
         futures = {}
         for student, assignment in pairs:
             future = client.submit(grade_submission, str(course.root), student, assignment, str(snapshot), timeout,

@@ -26,7 +26,6 @@ from pathlib import Path
 
 __all__ = ["Course", "GradingResult", "NbgraderError"]
 
-MAX_NOTEBOOK_BYTES = 32 << 20
 
 
 class NbgraderError(RuntimeError):
@@ -103,7 +102,7 @@ class Course:
 
     # state that grading creates at run time; never part of a copy of the course
     RUN_TIME_STATE = ("gradebook.db", "autograded", "feedback", ".grading", ".grading-dask", "grades.csv",
-                      "__pycache__", "grading_secret", ".ipynb_checkpoints")
+                      "run_records", "__pycache__", "grading_secret", ".ipynb_checkpoints")
 
     def copy(self, dest) -> Course:
         """A copy of the course (solutions/, assignments/, course/; or the course directory) without its run-time
@@ -119,27 +118,14 @@ class Course:
         return Course(dest)
 
     # ------------------------------------------------------------------------------------------ running
-    def _env(self, db_url: str | None = None, jobs: int | None = None, submitted: Path | None = None) -> dict:
+    def _env(self) -> dict:
+        """The nbgrader process's environment. Every grading setting travels on its command line instead
+        (``grading_arguments``), so nothing here decides how a kernel is limited or where a grade goes."""
         env = dict(os.environ)
-        # per-cell CPU limits: the course's timeouts.json, else its configured nbgrader timeout for every cell
-        if (self.course / "timeouts.json").is_file():
-            env["COURSEKIT_TIMEOUTS"] = str(self.course / "timeouts.json")
-        else:
-            env["COURSEKIT_TIMEOUTS"] = ""
-            env["COURSEKIT_DEFAULT_TIMEOUT"] = str(self.default_timeout())
-        if jobs is not None:
-            # kernels graded side by side must share the cores: OpenMP's and BLAS's default of one thread per
-            # core each, spinning while they wait, made two PyTorch trainings 8x slower than one (measured).
-            # The kernel's environment is an allow-list built from this (coursekit.course.sandbox.kernel_env).
-            env["COURSEKIT_GRADING_JOBS"] = str(jobs)
-        if submitted is not None:
-            env["COURSEKIT_SUBMITTED_DIR"] = str(submitted)
         # nbgrader runs its own tools (alembic) by name: the interpreter's folder must be on PATH
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env["PYTHONWARNINGS"] = "ignore"
         env.pop("NBGRADER_EXECUTION", None)
-        if db_url:
-            env["COURSEKIT_DB_URL"] = db_url
         return env
 
     def check_config(self) -> None:
@@ -157,7 +143,7 @@ class Course:
             raise NbgraderError(
                 f"{self.config_dir / 'nbgrader_config.py'} sets its own {' and '.join(custom)}: coursekit grades "
                 "only with its sandboxed executor (ExecuteAndJudge) and will not replace a custom pipeline "
-                "silently. Remove the setting, or put coursekit.course.plugins.ExecuteAndJudge in place of "
+                "silently. Remove the setting, or put coursekit.course.execute.ExecuteAndJudge in place of "
                 "nbgrader's Execute.")
 
     @property
@@ -180,46 +166,43 @@ class Course:
                 return value if value > 0 else 3600.0
         return 30.0
 
+    def timeout_settings(self) -> dict:
+        """The executor's per-cell limit settings for this course: its timeouts.json, else its configured nbgrader
+        timeout for every cell."""
+        path = self.course / "timeouts.json"
+        return {"timeouts_file": str(path) if path.is_file() else "", "default_timeout": self.default_timeout()}
+
     def timeouts(self) -> dict:
-        """The per-cell CPU-second table the kernels get (see ``_env``)."""
-        from .plugins import load_timeouts
+        """The per-cell CPU-second table the kernels get."""
+        from .limits import load_timeouts
 
-        if (self.course / "timeouts.json").is_file():
-            return load_timeouts(self.course / "timeouts.json")
-        return {"default": self.default_timeout(), "cells": {}}
+        settings = self.timeout_settings()
+        return load_timeouts(settings["timeouts_file"] or None, settings["default_timeout"])
 
-    def grading_arguments(self, command: str) -> list[str]:
-        """nbgrader command-line settings that put coursekit's grading over a course configured for stock nbgrader
-        (they take precedence over every config file): the sandboxed executor and normalisation for autograde,
-        feedback that hides test code. None for a course whose configuration already is coursekit's."""
-        from .plugins import RELEASE_HISTORY
+    def grading_config(self, jobs: int | None = None):
+        """This course's ``config.GradingConfig``: its folders and limits, the instructor's COURSEKIT_* overrides,
+        and how many kernels run side by side (their numerical libraries share the cores: OpenMP's and BLAS's
+        default of one spinning thread per core each made two PyTorch trainings 8x slower than one, measured)."""
+        from .config import GradingConfig, environment_overrides
 
-        if self.coursekit_configured:
+        overrides = environment_overrides()
+        if jobs is not None:
+            overrides["kernels_side_by_side"] = int(jobs)
+        return GradingConfig(self.course, self.release_dir, default_timeout=self.default_timeout(),
+                             overrides=overrides)
+
+    def grading_arguments(self, command: str, jobs: int | None = None) -> list[str]:
+        """nbgrader command-line settings (they take precedence over every config file): for a course configured
+        for stock nbgrader, all of coursekit's grading (``GradingConfig.arguments``: the sandboxed executor,
+        normalisation, feedback that hides test code); for one whose configuration already is coursekit's, the
+        settings of this run only (limits, kernels side by side, per-cell timeouts)."""
+        config = self.grading_config(jobs)
+        if not self.coursekit_configured:
+            return config.arguments(command)
+        if command != "autograde":
             return []
-        plugins = "coursekit.course.plugins."
-        if command == "autograde":
-            sanitize = ["nbgrader.preprocessors.ClearOutput", plugins + "NormaliseNotebook",
-                        "nbgrader.preprocessors.OverwriteKernelspec", "nbgrader.preprocessors.OverwriteCells",
-                        "nbgrader.preprocessors.CheckCellMetadata"]
-            autograde = [plugins + "ExecuteAndJudge", "nbgrader.preprocessors.IgnorePattern",
-                         "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
-                         "nbgrader.preprocessors.SaveAutoGrades", plugins + "ReportEdits",
-                         "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata"]
-            return [*(f"--Autograde.sanitize_preprocessors={name}" for name in sanitize),
-                    *(f"--Autograde.autograde_preprocessors={name}" for name in autograde),
-                    f"--NormaliseNotebook.release_directory={self.release_dir}",
-                    f"--NormaliseNotebook.release_history={self.course / RELEASE_HISTORY}",
-                    f"--ExecuteAndJudge.course_directory={self.course}",
-                    # per cell, the wall-clock backstop of the CPU-second limit decides (ExecuteAndJudge's
-                    # timeout_func); this is only the ceiling, as in coursekit's own configuration
-                    "--ExecuteAndJudge.timeout=1200",
-                    "--ExecuteAndJudge.interrupt_on_timeout=True",
-                    "--ExecuteAndJudge.extra_arguments=--HistoryManager.hist_file=:memory:"]
-        if command == "generate_feedback":
-            return [f"--GenerateFeedback.preprocessors={name}" for name in (
-                "nbgrader.preprocessors.GetGrades", plugins + "HideTestCode",
-                "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor")]
-        return []
+        run_only = {"ExecuteAndJudge." + name for name in ("timeouts_file", "default_timeout", *config.overrides)}
+        return [f"--{name}={value}" for name, value in config.settings().items() if name in run_only]
 
     def nbgrader(self, *args: str, db_url: str | None = None, timeout: float | None = None,
                  jobs: int | None = None, submitted: Path | None = None):
@@ -231,13 +214,14 @@ class Course:
         if not getattr(self, "_config_checked", False):
             self.check_config()
             self._config_checked = True
-        cmd = [sys.executable, "-m", "nbgrader", *args, *self._location_arguments, *self.grading_arguments(args[0])]
+        cmd = [sys.executable, "-m", "nbgrader", *args, *self._location_arguments,
+               *self.grading_arguments(args[0], jobs)]
         if db_url:
             cmd.append(f"--CourseDirectory.db_url={db_url}")
         if submitted is not None:
             cmd.append(f"--CourseDirectory.submitted_directory={submitted}")
         try:
-            done = subprocess.run(cmd, cwd=self.config_dir, env=self._env(db_url, jobs, submitted), capture_output=True,
+            done = subprocess.run(cmd, cwd=self.config_dir, env=self._env(), capture_output=True,
                                   text=True, timeout=timeout, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         except subprocess.TimeoutExpired as exc:
             raise NbgraderError(f"nbgrader {' '.join(args)} took longer than {timeout:.0f} s") from exc
@@ -256,9 +240,9 @@ class Course:
 
     def release(self, assignment: str) -> Path:
         """Generate the student version of one assignment into the release directory, record it in the gradebook,
-        and add its test and read-only cells to the course's release history (``plugins.record_release``: a cell
+        and add its test and read-only cells to the course's release history (``release_history.record_release``: a cell
         equal to any released version is never taken for an edit). Returns the released folder."""
-        from .plugins import RELEASE_HISTORY, record_release
+        from .release_history import RELEASE_HISTORY, record_release
 
         self.check_kernels([assignment], released=False)
         self.nbgrader("generate_assignment", assignment, "--create", "--force")
@@ -283,10 +267,10 @@ class Course:
 
     def release_notebook(self, assignment: str, name: str):
         """One released notebook: the file in the release folder, else rebuilt from the gradebook's record of its
-        graded, solution, task and read-only cells (``plugins.release_from_gradebook``)."""
+        graded, solution, task and read-only cells (``release_history.release_from_gradebook``)."""
         import nbformat
 
-        from .plugins import release_from_gradebook
+        from .release_history import release_from_gradebook
 
         path = self.release_dir / assignment / name
         if path.is_file():
@@ -298,7 +282,7 @@ class Course:
         sandbox, limits and hidden checks are Python's (released=False: look at the source notebooks)."""
         import nbformat
 
-        from .plugins import kernel_problem
+        from .normalise import kernel_problem
 
         for assignment in sorted(set(assignments)):
             if released:
@@ -329,11 +313,14 @@ class Course:
         wall-clock backstops of the cells that will run plus a margin (``wall_limit``), so that only the per-cell
         limits, in CPU seconds, decide whether a cell ran out of time, however loaded the machine is.
 
-        Refuses (SandboxUnavailable) when bubblewrap cannot sandbox the kernels, unless COURSEKIT_NO_SANDBOX=1.
+        Refuses (SandboxUnavailable) when bubblewrap cannot sandbox the kernels, unless COURSEKIT_NO_SANDBOX=1
+        (``--no-sandbox``).
         """
-        from .sandbox import sandbox_kernel_manager
+        from .config import environment_overrides
+        from .kernel_manager import sandbox_kernel_manager
 
-        sandbox_kernel_manager(require=True)  # raises with installation advice when the sandbox is missing
+        # raises with installation advice when the sandbox is missing
+        sandbox_kernel_manager(require=environment_overrides().get("require_sandbox", True))
         pairs = list(pairs)
         self.check_config()
         self.check_kernels({a for _, a in pairs})  # before anything is graded
@@ -407,11 +394,11 @@ class Course:
 
     def wall_limit(self, staged: Path, timeouts: dict | None = None) -> float:
         """Wall-clock seconds one staged submission (its folder of notebooks) may take in nbgrader: the sum of the
-        per-cell wall-clock backstops (``plugins.wall_backstop``, from course/timeouts.json) of every code cell
+        per-cell wall-clock backstops (``limits.wall_backstop_seconds``, from course/timeouts.json) of every code cell
         that will run (the submission's and the release's, which normalisation may restore), plus WALL_MARGIN."""
         import nbformat
 
-        from .plugins import wall_backstop_seconds
+        from .limits import wall_backstop_seconds
 
         table = timeouts if timeouts is not None else self.timeouts()
         total = 0.0
@@ -428,72 +415,10 @@ class Course:
         return total + self.WALL_MARGIN
 
     def _stage(self, student: str, assignment: str, staging_root: Path) -> Path:
-        """Copy one submission into staging_root/<student>/<assignment>: only the notebooks the release has (and
-        nbgrader's timestamp.txt), only regular files with a single link, read without following any link, size
-        bounded. Anything else handed in (links, other files, hard links to other files) is left behind; a notebook
-        that cannot be read that way is replaced by the release with a note saying why (so it scores 0, with a
-        reason, instead of failing the grader)."""
-        dest = staging_root / student / assignment
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
-        notebooks = self.release_notebook_names(assignment)
-        fd = None
-        try:
-            fd = os.open(self.submitted_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-            for part in (student, assignment):
-                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-                os.close(fd)
-                fd = inner
-        except OSError:
-            if fd is not None:
-                os.close(fd)
-            fd = None
-        if fd is not None:
-            self._copy_regular(fd, [*notebooks, "timestamp.txt"], dest)
-        for name in notebooks:
-            if not (dest / name).is_file():
-                self._stage_unreadable(assignment, name, dest)
-            elif (problem := notebook_problem(dest / name)) is not None:
-                self._stage_unreadable(assignment, name, dest, problem)
-        return staging_root
+        """One submission copied into staging_root/<student>/<assignment> (``staging.stage``)."""
+        from .staging import stage
 
-    def _stage_unreadable(self, assignment: str, name: str, dest: Path, problem: str | None = None) -> None:
-        """In place of a notebook that was not handed in as a plain file, or is not a notebook nbformat can read:
-        the release, saying why it scores 0."""
-        import nbformat
-
-        release = self.release_notebook(assignment, name)
-        if problem is None:
-            text = (f"**{name} was not handed in as a regular file** (missing, a link, a folder, or too large), so "
-                    "the grader could not read it; this is the released notebook, unanswered.")
-        else:
-            text = (f"**{name} is not a valid notebook** ({problem}), so the grader could not read it; this is the "
-                    "released notebook, unanswered.")
-        note = nbformat.v4.new_markdown_cell(text)
-        note["id"] = "coursekit-unreadable-notice"
-        release.cells.insert(0, note)
-        nbformat.write(release, dest / name)
-
-    @staticmethod
-    def _copy_regular(fd: int, names, dest: Path) -> None:
-        """Copy the named regular, single-link, size-bounded files of the folder fd into dest; skip the rest."""
-        import stat
-
-        try:
-            for name in names:
-                try:
-                    src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
-                except OSError:
-                    continue
-                info = os.fstat(src)
-                if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size > MAX_NOTEBOOK_BYTES:
-                    os.close(src)
-                    continue
-                with os.fdopen(src, "rb") as f:
-                    (dest / name).write_bytes(f.read(MAX_NOTEBOOK_BYTES + 1)[:MAX_NOTEBOOK_BYTES])
-        finally:
-            os.close(fd)
+        return stage(self, student, assignment, staging_root)
 
     def _require_graded(self, student: str, assignment: str, db_url: str | None) -> None:
         """The gradebook, not nbgrader's log, says whether the submission was graded: every notebook's test cells
@@ -581,37 +506,6 @@ def _die_with_parent() -> None:
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         except (OSError, AttributeError):
             pass
-
-
-def notebook_problem(path: Path) -> str | None:
-    """Why nbgrader could not read the notebook at path (truncated or not JSON, not a notebook, invalid against
-    the nbformat schema), in a few words; None when it reads. A notebook that only needs nbformat's own repairs
-    (e.g. missing cell ids) is repaired in place."""
-    import json
-
-    import nbformat
-    from nbformat.validator import ValidationError
-
-    try:
-        text = path.read_text(encoding="utf-8")
-        nb = nbformat.reads(text, as_version=4)
-    except (UnicodeDecodeError, json.JSONDecodeError, nbformat.reader.NotJSONError):
-        return "it is not complete, well-formed JSON"
-    except Exception as exc:  # noqa: BLE001 - nbformat's many ways of saying "not a notebook"
-        return f"nbformat cannot read it: {type(exc).__name__}"
-    try:
-        nbformat.validate(nb)
-    except ValidationError:
-        try:
-            _, repaired = nbformat.validator.normalize(json.loads(json.dumps(nb)), strip_invalid_metadata=True)
-            repaired = nbformat.from_dict(repaired)
-            nbformat.validate(repaired)
-            nbformat.write(repaired, path)
-        except Exception:  # noqa: BLE001 - still invalid after repair
-            return "it does not follow the notebook format"
-    except Exception as exc:  # noqa: BLE001
-        return f"it does not follow the notebook format ({type(exc).__name__})"
-    return None
 
 
 def warn_if_oversubscribed(jobs: int, progress=print) -> bool:

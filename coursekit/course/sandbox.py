@@ -1,15 +1,16 @@
 """Run each student kernel inside a bubblewrap sandbox built from an allow-list, with resource limits.
 
-The kernel manager below launches ``python -m coursekit.course.sandbox run --spec JSON -- <kernel command>``
+The kernel manager (``coursekit.course.kernel_manager``) launches ``python -m coursekit.course.sandbox run --spec
+JSON -- <kernel command>``
 instead of the kernel itself. That wrapper (still the grader's code, outside the sandbox) replaces itself with
 ``bwrap``, which starts the kernel in a new, empty root where only these exist:
 
 * read-only: the system's /usr (and the /bin, /lib ... links into it), a handful of /etc files the C library and
   fonts need, the Python installation and the virtual environment, its site-packages filtered (no torch for a
-  NumPy-only assignment, none of the packages its ``KERNEL_EXCLUDES`` names), and, where coursekit lives, the
-  assignment's *view* of the package
-  (``coursekit.course.view``: the graded reference code replaced by stubs, no grader-side tooling, no original
-  bytecode). The course folder, solutions, gradebook, other submissions, home folders: not there at all;
+  NumPy-only assignment, none of the packages its ``KERNEL_EXCLUDES`` names: ``coursekit.course.kernel_packages``),
+  and, where coursekit lives, the assignment's *view* of the package (``coursekit.course.package_view``: the graded
+  reference code replaced by stubs, no grader-side tooling, no original bytecode). The course folder, solutions,
+  gradebook, other submissions, home folders: not there at all;
 * read-write: the kernel's private scratch folder (a copy of the notebook, its hidden-test cases, its answers),
   the folder of its IPC sockets, and a size-bounded tmpfs at /tmp;
 * its own /dev and /proc, no network (an empty network namespace), its own PID namespace (every process it starts
@@ -19,8 +20,7 @@ instead of the kernel itself. That wrapper (still the grader's code, outside the
   before it starts, so per-user limits (the number of processes above all) hold; otherwise uid 65534 in a user
   namespace; limits on address space, processes, file size, no core dumps.
 
-The grader's client (``LimitedKernelClient``) accepts no message over ``COURSEKIT_MAX_MESSAGE_BYTES`` (32 MiB):
-zmq drops it at the socket, before it is received or parsed, and the grader fails the cell that sent it.
+Everything the wrapper needs arrives in the spec on its command line (``SandboxSpec``): it reads no environment.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["Limits", "SandboxSpec", "available", "bwrap_command", "sandbox_kernel_manager", "SandboxUnavailable",
-           "kernel_env", "make_scratch"]
+from .kernel_packages import TORCH_ENTRIES, excluded_entries, site_packages_folders
+
+__all__ = ["Limits", "SandboxSpec", "available", "bwrap_command", "SandboxUnavailable", "kernel_env", "make_scratch"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -45,8 +46,6 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "mime.types", "nsswitch.conf",
              "passwd", "group", "host.conf", "ssl/certs")
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
-# top-level entries of site-packages that make up PyTorch: left out of a NumPy-only assignment's kernel
-TORCH_ENTRIES = ("torch", "functorch", "torchgen", "torchvision", "torchaudio", "nvidia", "triton", "pytorch")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -60,16 +59,6 @@ class Limits:
     file_bytes: int = 64 << 20       # largest file the kernel may write
     tmp_bytes: int = 256 << 20       # size of the kernel's /tmp
 
-    @classmethod
-    def from_env(cls) -> Limits:
-        def get(name, default):
-            value = os.environ.get(name)
-            return int(value) if value else default
-
-        base = cls()
-        return cls(get("COURSEKIT_MEMORY_BYTES", base.memory_bytes), get("COURSEKIT_MAX_PROCESSES", base.processes),
-                   get("COURSEKIT_MAX_FILE_BYTES", base.file_bytes), get("COURSEKIT_TMP_BYTES", base.tmp_bytes))
-
 
 @dataclass
 class SandboxSpec:
@@ -80,7 +69,7 @@ class SandboxSpec:
     torch: bool = True                         # torch importable in the kernel
     excludes: list = field(default_factory=list)  # further top-level packages left out (KERNEL_EXCLUDES)
     threads: int | None = None                 # threads for numerical libraries (None: the cores we may use)
-    limits: dict = field(default_factory=lambda: asdict(Limits.from_env()))
+    limits: dict = field(default_factory=lambda: asdict(Limits()))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -123,7 +112,7 @@ def _sandbox_uid() -> int:
 
 def kernel_env(spec: SandboxSpec) -> dict[str, str]:
     """The kernel's whole environment: an allow-list, nothing inherited from the grader."""
-    from ..grading import GRADING_DIR_ENV
+    from ..grading.wire import GRADING_DIR_ENV
 
     try:
         from ..threads import thread_env
@@ -142,16 +131,6 @@ def kernel_env(spec: SandboxSpec) -> dict[str, str]:
     elif spec.threads:
         env.update({k: str(spec.threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
     return env
-
-
-def _site_packages() -> list[Path]:
-    import site
-
-    folders = {Path(p).resolve() for p in site.getsitepackages() if Path(p).is_dir()}
-    base = Path(sys.base_prefix).resolve() / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    if (base / "site-packages").is_dir():
-        folders.add((base / "site-packages").resolve())
-    return sorted(folders)
 
 
 class _Mounts:
@@ -179,67 +158,13 @@ class _Mounts:
         self.made.add(dest)
 
 
-# packages the kernel cannot run without: KERNEL_EXCLUDES may not name them
-KERNEL_ESSENTIALS = ("coursekit", "ipykernel", "ipython", "jupyter_client", "jupyter_core", "zmq", "pyzmq",
-                     "traitlets", "tornado", "numpy", "comm", "debugpy", "matplotlib_inline", "psutil",
-                     "nest_asyncio", "platformdirs", "packaging", "decorator", "pygments", "prompt_toolkit",
-                     "jedi", "parso", "executing", "asttokens", "pure_eval", "stack_data", "wcwidth",
-                     "pexpect", "ptyprocess", "dateutil", "python_dateutil", "six")
-
-
-def _norm(name: str) -> str:
-    return name.strip().lower().replace("-", "_").replace(".", "_")
-
-
-def _entry_top(entry: str) -> str:
-    """The import (or distribution) name an entry of site-packages belongs to: scipy, scipy.libs, scipy-1.2.dist-info,
-    _cffi_backend.cpython-311-x86_64-linux-gnu.so, six.py, distutils-precedence.pth -> scipy, scipy, scipy, ..."""
-    if entry.endswith((".dist-info", ".egg-info")):
-        return _norm(entry.rsplit(".", 1)[0].split("-")[0])
-    return _norm(entry.split(".")[0])
-
-
-def _distribution_tops(dist_info: Path) -> set[str]:
-    """Top-level entries of site-packages that a distribution installed (its RECORD, else top_level.txt)."""
-    tops = set()
-    for name in ("RECORD", "top_level.txt", "installed-files.txt"):
-        try:
-            text = (dist_info / name).read_text(errors="replace")
-        except OSError:
-            continue
-        for line in text.splitlines():
-            path = line.split(",", 1)[0].strip()
-            if path and not path.startswith(".."):
-                tops.add(path.split("/", 1)[0])
-    return tops
-
-
-def excluded_entries(site_packages: Path, excludes) -> set[str]:
-    """The entries of site_packages to leave out so that none of excludes (import or distribution names, e.g.
-    "scipy", "skimage", "scikit-image") can be imported: the packages and modules of that name, their ``.libs``
-    folders, and every entry of a distribution that provides one of them (its metadata, its .pth files)."""
-    wanted = {_norm(e) for e in excludes if str(e).strip()}
-    if not wanted:
-        return set()
-    entries = sorted(os.listdir(site_packages))
-    out = {e for e in entries if _entry_top(e) in wanted}
-    for entry in entries:
-        if not entry.endswith((".dist-info", ".egg-info")) or not (site_packages / entry).is_dir():
-            continue
-        tops = _distribution_tops(site_packages / entry)
-        top_names = {_entry_top(t) for t in tops if not t.endswith((".dist-info", ".egg-info"))}
-        if _entry_top(entry) in wanted or top_names & wanted:
-            out.add(entry)
-            out |= {t for t in tops if t in entries and t != "__pycache__" and _entry_top(t) not in KERNEL_ESSENTIALS}
-    return out
-
 
 def _mount_python(mounts: _Mounts, spec: SandboxSpec) -> None:
     prefixes = {Path(sys.base_prefix).resolve(), Path(sys.prefix)}
     for prefix in sorted(prefixes, key=lambda p: len(p.parts)):
         mounts.bind(prefix.resolve() if prefix.is_symlink() else prefix)
     package = PACKAGE_DIR
-    for site_packages in _site_packages():
+    for site_packages in site_packages_folders():
         # an empty folder over site-packages, then every entry but the ones left out bound back into it
         mounts.tmpfs(site_packages, 1 << 20)
         left_out = excluded_entries(site_packages, spec.excludes)
@@ -373,168 +298,6 @@ def run(kernel_argv: list[str], spec: SandboxSpec) -> None:
     os.execvp(cmd[0], cmd)
 
 
-# ------------------------------------------------------------------------------------------ kernel client
-MAX_MESSAGE_BYTES = 32 << 20  # the largest message the grader accepts from a kernel (COURSEKIT_MAX_MESSAGE_BYTES)
-
-
-def max_message_bytes() -> int:
-    value = os.environ.get("COURSEKIT_MAX_MESSAGE_BYTES")
-    return int(value) if value else MAX_MESSAGE_BYTES
-
-
-try:
-    from jupyter_client.asynchronous import AsyncKernelClient as _AsyncKernelClient
-except ImportError:  # pragma: no cover - jupyter_client comes with nbgrader
-    _AsyncKernelClient = object
-
-
-class LimitedKernelClient(_AsyncKernelClient):
-    """A client whose sockets drop any message larger than max_message_bytes() as it arrives (zmq's MAXMSGSIZE:
-    the connection is reset and the message never reaches the grader's memory), instead of receiving and parsing
-    it first. Each dropped connection is recorded in ``dropped`` (a monitor on every socket) so the grader can
-    fail the cell that sent it."""
-
-    def _create_connected_socket(self, channel, identity=None):
-        import zmq
-
-        url = self._make_url(channel)
-        from jupyter_client.connect import channel_socket_types
-
-        sock = self.context.socket(channel_socket_types[channel])
-        sock.linger = 1000
-        sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes())
-        if identity:
-            sock.identity = identity
-        if getattr(self, "curve_publickey", None) is not None:
-            sock.curve_secretkey = self.curve_secretkey
-            sock.curve_publickey = self.curve_publickey
-            sock.curve_serverkey = self.curve_publickey
-        monitors = self.__dict__.setdefault("_coursekit_monitors", [])
-        address = f"inproc://coursekit-monitor-{id(self)}-{channel}-{len(monitors)}"
-        sock.monitor(address, zmq.EVENT_DISCONNECTED)
-        watcher = zmq.Context.shadow(self.context.underlying).socket(zmq.PAIR)
-        watcher.linger = 0
-        watcher.connect(address)
-        monitors.append((channel, watcher))
-        sock.connect(url)
-        return sock
-
-    def stop_channels(self) -> None:
-        # the watchers live in a shadow of the client's context: unclosed, they would hang its termination
-        for _, watcher in self.__dict__.pop("_coursekit_monitors", []):
-            watcher.close(linger=0)
-        for old in self.__dict__.pop("_coursekit_retired", []):
-            old.close(linger=0)
-        super().stop_channels()
-
-    def reconnect(self, channel: str) -> None:
-        """A fresh socket for a channel whose connection was dropped (zmq does not reconnect after a message over
-        MAXMSGSIZE; what the kernel sent meanwhile is lost)."""
-        holder = getattr(self, f"_{channel}_channel", None)
-        if holder is None or getattr(holder, "socket", None) is None or channel == "hb":
-            return
-        monitors = self.__dict__.get("_coursekit_monitors", [])
-        old = holder.socket
-        fresh = self.connect_iopub(identity=self.session.bsession) if channel == "iopub" else \
-            self._create_connected_socket(channel, identity=self.session.bsession)
-        holder.socket = fresh
-        # closed with the channels: closing it now would cancel whatever still awaits it (nbclient takes that for
-        # a dead kernel); it receives nothing more anyway
-        self.__dict__.setdefault("_coursekit_retired", []).append(old)
-        # keep the newest watcher of this channel only
-        keep = [m for m in monitors if m[0] != channel]
-        for name, watcher in monitors:
-            if name == channel and watcher is not monitors[-1][1]:
-                watcher.close(linger=0)
-        self.__dict__["_coursekit_monitors"] = keep + [monitors[-1]]
-
-    def dropped(self) -> list[str]:
-        """The channels whose connection was dropped since the last call (a message over the size limit)."""
-        import zmq
-
-        found = []
-        for channel, watcher in self.__dict__.get("_coursekit_monitors", []):
-            try:
-                while watcher.poll(0):
-                    watcher.recv_multipart(zmq.NOBLOCK)
-                    found.append(channel)
-            except zmq.ZMQError:
-                continue
-        return found
-
-
-# ------------------------------------------------------------------------------------------ kernel manager
-def sandbox_kernel_manager(require: bool = True, spec: SandboxSpec | None = None):
-    """The kernel manager class for graded kernels: sandboxed if bwrap works; otherwise refuse unless opted out.
-
-    spec: the sandbox to start kernels in (its scratch folder becomes the kernel's working folder); set later
-    through the class attribute ``spec`` when None. Opting out: COURSEKIT_NO_SANDBOX=1 (then kernels run with the
-    grader's rights, in the scratch folder, with the allow-listed environment only).
-    """
-    from jupyter_client.manager import AsyncKernelManager
-
-    use_sandbox = available()
-    if not use_sandbox and require and os.environ.get("COURSEKIT_NO_SANDBOX") != "1":
-        raise SandboxUnavailable(
-            "bubblewrap (bwrap) is not installed or cannot create namespaces here, and student code would run with "
-            "your rights. Install it (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: sudo dnf install "
-            "bubblewrap), or set COURSEKIT_NO_SANDBOX=1 to grade without a sandbox at your own risk.")
-    chosen_spec = spec
-
-    class SandboxedKernelManager(AsyncKernelManager):
-        """A kernel on Unix sockets in a private folder, started inside bwrap when available."""
-
-        sandboxed = use_sandbox
-        spec: SandboxSpec | None = chosen_spec
-
-        def __init__(self, **kwargs):
-            self._socket_dir = tempfile.mkdtemp(prefix="coursekit-kernel-")
-            kwargs.setdefault("client_class", "coursekit.course.sandbox.LimitedKernelClient")
-            kwargs.setdefault("transport", "ipc")
-            kwargs.setdefault("ip", os.path.join(self._socket_dir, "kernel"))
-            super().__init__(**kwargs)
-
-        def format_kernel_cmd(self, extra_arguments=None):
-            cmd = super().format_kernel_cmd(extra_arguments)
-            if not self.sandboxed or self.spec is None:
-                return cmd
-            return [sys.executable, "-m", "coursekit.course.sandbox", "run", "--spec", self.spec.to_json(), "--",
-                    *cmd]
-
-        async def _async_launch_kernel(self, kernel_cmd, **kw) -> None:
-            # Without JPY_PARENT_PID (removed on purpose) ipykernel believes it runs stand-alone and prints its
-            # connection banner on stdout; the kernel's stderr goes nowhere the grader reads either.
-            kw["stdout"] = subprocess.DEVNULL
-            kw["stderr"] = subprocess.DEVNULL
-            if self.spec is not None:
-                kw["env"] = dict(os.environ) if self.sandboxed else kernel_env(self.spec)
-                if not self.sandboxed and self.spec.package_view:
-                    # no mounts without the sandbox: the view goes first on the path instead (a weaker wall)
-                    kw["env"]["PYTHONPATH"] = str(Path(self.spec.package_view).parent)
-                kw["cwd"] = self.spec.scratch
-            await super()._async_launch_kernel(kernel_cmd, **kw)
-
-        _launch_kernel = _async_launch_kernel
-
-        async def _async_interrupt_kernel(self) -> None:
-            if not self.sandboxed:
-                return await super()._async_interrupt_kernel()
-            # the process we started is bwrap: a signal would end the whole sandbox, so ask the kernel itself
-            msg = self.session.msg("interrupt_request", content={})
-            self._connect_control_socket()
-            self.session.send(self._control_socket, msg)
-
-        interrupt_kernel = _async_interrupt_kernel
-
-        async def _async_cleanup_resources(self, restart: bool = False) -> None:
-            await super()._async_cleanup_resources(restart=restart)
-            if not restart:
-                shutil.rmtree(self._socket_dir, ignore_errors=True)
-
-        cleanup_resources = _async_cleanup_resources
-
-    return SandboxedKernelManager
-
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -547,3 +310,4 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

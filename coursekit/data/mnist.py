@@ -46,7 +46,7 @@ def grading_archive(data: bytes) -> bytes:
 
     Assignment 4 scores predictions on digits of the test split; their labels must not be reachable from the
     student's kernel, and neither may the digits themselves (an image lookup would recover the labels).
-    coursekit.course.view applies this to the kernel's copy of the package.
+    coursekit.course.package_view applies this to the kernel's copy of the package.
     """
     import io
 

@@ -1,6 +1,6 @@
-"""coursekit.labcheck turns `coursekit check`'s report into what nbgrader's Validate button shows (no browser)."""
+"""coursekit.course.lab_validate turns `coursekit check`'s report into what the Validate button shows (no browser)."""
 
-from coursekit.labcheck import nbgrader_result
+from coursekit.course.lab_validate import nbgrader_result
 
 REPORT = """coursekit check work.ipynb: ran every cell in a fresh kernel with the grader's time limits
   FAIL  a1-conv-size (0 / 2): AssertionError: conv_output_size(32, 5) is 29, expected <28>

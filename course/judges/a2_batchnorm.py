@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from coursekit.course.checks import Missing, Raised, Verdict, check, compare
-from coursekit.course.checks import first_problem as _first
-from coursekit.course.checks import score_parts as _score
-from coursekit.course.checks import unusable as _unusable  # shared helpers under the names used below
+from coursekit.course.judging import Missing, Raised, Verdict, compare, hidden_test
+from coursekit.course.judging import first_problem as _first
+from coursekit.course.judging import score_parts as _score
+from coursekit.course.judging import unusable as _unusable  # shared helpers under the names used below
 from coursekit.nn.functional.batchnorm import (
     batchnorm2d_backward,
     batchnorm2d_forward,
@@ -78,7 +78,7 @@ def _from_rows(rows, shape):
 
 
 # -------------------------------------------------------------------------------------- Part 1: the forward
-@check("a2-forward")
+@hidden_test("a2-forward")
 def forward(rng):
     cases = [{"x": np.array([[1.0, 2.0], [3.0, 6.0], [5.0, 10.0]]), "gamma": np.ones(2), "beta": np.zeros(2)}]
     for i in range(10):
@@ -102,7 +102,7 @@ def forward(rng):
     return cases, judge
 
 
-@check("a2-running-stats")
+@hidden_test("a2-running-stats")
 def running_stats(rng):
     d = 2
     cases = [{"x": np.array([[1.0, 2.0], [3.0, 6.0], [5.0, 10.0]]), "running_mean": np.zeros(d),
@@ -142,7 +142,7 @@ def running_stats(rng):
     return cases, judge
 
 
-@check("a2-eval")
+@hidden_test("a2-eval")
 def eval_mode(rng):
     cases = [{"x": np.array([[1.0], [3.0]]), "gamma": np.array([2.0]), "beta": np.array([1.0]),
               "running_mean": np.array([1.0]), "running_var": np.array([4.0])}]
@@ -212,13 +212,13 @@ def _judge_backward(name, cases, expected):
     return judge
 
 
-@check("a2-graph")
+@hidden_test("a2-graph")
 def backward_graph(rng):
     cases = _backward_cases(rng, include_visible=True)
     return cases, _judge_backward("batchnorm_backward_graph", cases, [_reference_backward(c) for c in cases])
 
 
-@check("a2-closed")
+@hidden_test("a2-closed")
 def backward_closed(rng):
     cases = _backward_cases(rng, include_visible=True)
     return cases, _judge_backward("batchnorm_backward_closed", cases, [_reference_backward(c) for c in cases])
@@ -233,7 +233,7 @@ FUNCTIONS = {  # the same names as the dict in the test cell; gradients of sum(f
 }
 
 
-@check("a2-numgrad")
+@hidden_test("a2-numgrad")
 def numgrad(rng):
     x = np.array([[0.5, -1.0], [2.0, 0.1]])
     cases = [{"f": "sin", "x": x, "dout": np.ones_like(x)}]
@@ -271,7 +271,7 @@ def _spatial_inputs(rng):
             return shape, rng.standard_normal(shape) * 2 + 1, gamma, beta
 
 
-@check("a2-spatial-forward")
+@hidden_test("a2-spatial-forward")
 def spatial_forward(rng):
     visible = np.arange(2 * 3 * 2 * 2, dtype=float).reshape(2, 3, 2, 2)
     inputs = [(visible.shape, visible, np.ones(3), np.zeros(3))] + [_spatial_inputs(rng) for _ in range(5)]
@@ -307,7 +307,7 @@ def spatial_forward(rng):
     return cases, judge
 
 
-@check("a2-spatial-backward")
+@hidden_test("a2-spatial-backward")
 def spatial_backward(rng):
     x = np.random.default_rng(0).standard_normal((2, 3, 2, 2))
     inputs = [(x.shape, x, np.ones(3), np.zeros(3), np.ones_like(x))]
@@ -385,7 +385,7 @@ def _reference_gradient_norms(use_batchnorm: bool, seed: int, depth: int = 12, w
     return np.array([np.linalg.norm(layer.weight.grad) for layer in hidden])
 
 
-@check("a2-experiment")
+@hidden_test("a2-experiment")
 def experiment(rng):
     """The experiment's numbers are recomputed here from the pinned recipe: numbers the kernel merely reports are
     never trusted for what they show (made-up norms with the right story would pass any test of their shape).

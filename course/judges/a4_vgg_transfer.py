@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from coursekit.course.checks import NOT_RUN, Missing, Raised, Verdict, check, compare
-from coursekit.course.checks import unusable as _problem  # shared helpers under the names used below
+from coursekit.course.judging import NOT_RUN, Missing, Raised, Verdict, compare, hidden_test
+from coursekit.course.judging import unusable as _problem  # shared helpers under the names used below
 
 KERNEL_HIDES = {
     # the library's answers to Parts 2 and 4: Caffe preprocessing and average+max pooled CNN codes
@@ -56,7 +56,7 @@ REASON = {"small-similar": "few labels and similar images: only a linear classif
           "large-different": "many labels and different images: fine-tune more of the network (or from scratch)"}
 
 
-@check("a4-strategy")
+@hidden_test("a4-strategy")
 def strategy(rng):
     def judge(answers, records) -> Verdict:
         got = records.get("strategy", Missing)
@@ -89,7 +89,7 @@ def _candidate(images: np.ndarray, size: int, flip: bool, mean: str, scale: floa
 VARIANTS = [(flip, mean, scale) for flip in (True, False) for mean in ("bgr", "rgb", "none") for scale in (255.0, 1.0)]
 
 
-@check("a4-preprocess")
+@hidden_test("a4-preprocess")
 def preprocess(rng):
     from coursekit.models.vgg import caffe_preprocess  # the library's reference: absent from the kernel
 
@@ -228,7 +228,7 @@ def _reference_head_logits(case: dict, replaced: bool = True) -> np.ndarray:
         return model.eval()(torch.from_numpy(case["x"])).double().numpy()
 
 
-@check("a4-head")
+@hidden_test("a4-head")
 def head(rng):
     cases = [_random_vgg(rng) for _ in range(6)]
     expected = [_reference_head_logits(case) for case in cases]
@@ -324,7 +324,7 @@ def _close(got, want, rtol: float = 1e-3) -> bool:
     return compare(got, want, "x", rtol=rtol, atol=rtol * scale) is None
 
 
-@check("a4-freeze")
+@hidden_test("a4-freeze")
 def freeze(rng):
     cases = []
     for _ in range(3):
@@ -383,7 +383,7 @@ def freeze(rng):
     return cases, judge
 
 
-@check("a4-extract")
+@hidden_test("a4-extract")
 def extract(rng):
     import torch
 
@@ -475,7 +475,7 @@ PROBE_SLACK = 0.08       # held-out accuracy may fall this far below the grader'
 PROBE_AGREEMENT = 0.85   # ... and must agree with the recipe's predictions on this share of the held-out digits
 
 
-@check("a4-probe")
+@hidden_test("a4-probe")
 def probe(rng):
     """Judged on what only a working probe produces: predictions on held-out digits whose labels stay here,
     compared with the labels and with the grader's own run of the recipe. How many images went through the
@@ -575,7 +575,7 @@ def _finetune_run(case: dict, groups) -> dict:
                                     head.bias.detach().double().numpy()]), "logits": logits.double().numpy()}
 
 
-@check("a4-finetune")
+@hidden_test("a4-finetune")
 def finetune(rng):
     cases = []
     for _ in range(2):
@@ -622,7 +622,7 @@ def finetune(rng):
 
 
 # ------------------------------------------------------------------------------------------------ Part 7
-@check("a4-experiment")
+@hidden_test("a4-experiment")
 def experiment(rng):
     from coursekit.data.mnist import _split_indices, mnist_arrays, sample_per_class
 

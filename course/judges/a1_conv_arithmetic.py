@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from coursekit import arithmetic
-from coursekit.course.checks import NOT_RUN, Missing, Raised, Verdict, check, compare
-from coursekit.course.checks import first_problem as _first_problem  # shared helpers under the names used below
-from coursekit.course.checks import score_parts as _score
+from coursekit.course.judging import NOT_RUN, Missing, Raised, Verdict, compare, hidden_test
+from coursekit.course.judging import first_problem as _first_problem  # shared helpers under the names used below
+from coursekit.course.judging import score_parts as _score
 from coursekit.nn.functional import conv as conv_module
 from coursekit.nn.functional.conv import conv2d_forward
 
@@ -64,7 +64,7 @@ def _exact(got, want, what: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------ Part 1: sizes
-@check("a1-conv-size")
+@hidden_test("a1-conv-size")
 def conv_size(rng):
     keys = ("n", "kernel_size", "stride", "padding", "dilation")
     cases = [dict(zip(keys, v)) for v in [(32, 5, 1, 0, 1), (224, 3, 1, 1, 1), (7, 3, 2, 1, 1)]]
@@ -83,7 +83,7 @@ def conv_size(rng):
     return cases, judge
 
 
-@check("a1-pool-transpose-size")
+@hidden_test("a1-pool-transpose-size")
 def pool_transpose_size(rng):
     pool_keys = ("n", "kernel_size", "stride", "padding")
     transpose_keys = ("n", "kernel_size", "stride", "padding", "output_padding", "dilation")
@@ -114,7 +114,7 @@ def pool_transpose_size(rng):
 
 
 # --------------------------------------------------------------------------- Part 2: parameters and cost
-@check("a1-conv-params")
+@hidden_test("a1-conv-params")
 def conv_params(rng):
     keys = ("c_in", "c_out", "kernel_size", "bias")
     cases = [dict(zip(keys, v)) for v in [(3, 64, 3, True), (64, 128, (3, 1), False)]]
@@ -132,7 +132,7 @@ def conv_params(rng):
     return cases, judge
 
 
-@check("a1-feature-map-bytes")
+@hidden_test("a1-feature-map-bytes")
 def feature_map_bytes(rng):
     keys = ("batch_size", "channels", "height", "width", "bytes_per_value")
     cases = [dict(zip(keys, (1, [3], 224, 224, 4)))]
@@ -152,7 +152,7 @@ def feature_map_bytes(rng):
     return cases, judge
 
 
-@check("a1-conv-macs")
+@hidden_test("a1-conv-macs")
 def conv_macs(rng):
     keys = ("c_in", "c_out", "kernel_size", "output_size")
     cases = [dict(zip(keys, (3, 64, 3, (224, 224))))]
@@ -171,7 +171,7 @@ def conv_macs(rng):
     return cases, judge
 
 
-@check("a1-slide-512")
+@hidden_test("a1-slide-512")
 def slide_512(rng):
     cases = [{"name": "weights_512"}, {"name": "memory_512_mib"}]
     weights = arithmetic.conv_params(1, 64, 3, bias=False) + arithmetic.conv_params(64, 128, 3, bias=False)
@@ -236,7 +236,7 @@ def _table_problem(got, image_size: int) -> str | None:
     return None
 
 
-@check("a1-vgg16")
+@hidden_test("a1-vgg16")
 def vgg16(rng):
     image_size = int(rng.choice([32, 64, 96, 128, 160, 192, 256]))
     cases = [{"what": "table", "image_size": 224}, {"what": "table", "image_size": image_size},
@@ -254,7 +254,7 @@ def vgg16(rng):
 
 
 # ------------------------------------------------------------------------------------ Part 4: receptive fields
-@check("a1-receptive-field")
+@hidden_test("a1-receptive-field")
 def receptive_field(rng):
     cases = [{"layers": [(3, 1, 1), (3, 1, 1)]}, {"depth": 3}, {"depth": 8}]
     for _ in range(40):
@@ -308,7 +308,7 @@ def _conv_problem(name, case, got, want) -> str | None:
     return compare(got, want, what, rtol=CONV_RTOL, atol=CONV_ATOL)
 
 
-@check("a1-conv-naive")
+@hidden_test("a1-conv-naive")
 def conv_naive(rng):
     visible = {"x": np.arange(2 * 5 * 5, dtype=float).reshape(1, 2, 5, 5), "w": np.ones((1, 2, 3, 3)),
                "b": np.array([1.0]), "stride": 1, "padding": 0}
@@ -356,7 +356,7 @@ def _im2col_problem(case, got) -> str | None:
             "Rows are ordered (c, u, v) and columns (n, i, j), both row-major")
 
 
-@check("a1-conv-matmul")
+@hidden_test("a1-conv-matmul")
 def conv_matmul(rng):
     cases = [{"fn": "im2col", "x": np.arange(16.0).reshape(1, 1, 4, 4), "kh": 2, "kw": 2, "stride": 1, "padding": 0}]
     for _ in range(8):

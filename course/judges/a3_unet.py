@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from coursekit.course.checks import NOT_RUN, Missing, Raised, Verdict, check, compare
-from coursekit.course.checks import first_problem as _first
-from coursekit.course.checks import score_parts as _score
-from coursekit.course.checks import unusable as _unusable  # shared helpers under the names used below
+from coursekit.course.judging import NOT_RUN, Missing, Raised, Verdict, compare, hidden_test
+from coursekit.course.judging import first_problem as _first
+from coursekit.course.judging import score_parts as _score
+from coursekit.course.judging import unusable as _unusable  # shared helpers under the names used below
 from coursekit.data import SyntheticShapesSegmentation
 from coursekit.grading import layers_in_call_order, load_layers
 from coursekit.models import UNet as ReferenceUNet
@@ -60,7 +60,7 @@ def _crop(x, height, width):
 
 
 # -------------------------------------------------------------------------------- Part 1: the skip connection
-@check("a3-crop")
+@hidden_test("a3-crop")
 def crop(rng):
     cases = [{"x": np.arange(2 * 1 * 5 * 6, dtype=np.float32).reshape(2, 1, 5, 6), "height": 3, "width": 2}]
     for _ in range(12):
@@ -94,7 +94,7 @@ def crop(rng):
     return cases, judge
 
 
-@check("a3-concat")
+@hidden_test("a3-concat")
 def concat(rng):
     pairs = [(np.ones((1, 2, 6, 6)), np.zeros((1, 3, 4, 4)))]
     for _ in range(6):
@@ -154,7 +154,7 @@ def unpadded_output_size(n: int, depth: int) -> int | None:
     return n
 
 
-@check("a3-sizes")
+@hidden_test("a3-sizes")
 def sizes(rng):
     cases = [{"n": 572, "depth": 4}]
     invalid = [{"n": 570, "depth": 4}, {"n": 100, "depth": 4}, {"n": 10, "depth": 2}]
@@ -389,7 +389,7 @@ def _same_size(rng, depth):
     return tuple(2 ** depth * int(v) for v in rng.integers(1, 4, 2))
 
 
-@check("a3-params")
+@hidden_test("a3-params")
 def params(rng):
     cases = []
     for batch_norm in (False, True, False, True):
@@ -423,7 +423,7 @@ def params(rng):
     return cases, judge
 
 
-@check("a3-valid")
+@hidden_test("a3-valid")
 def valid(rng):
     cases = []
     for depth in (1, 2, 3, 4):
@@ -446,7 +446,7 @@ def valid(rng):
     return cases, judge
 
 
-@check("a3-same")
+@hidden_test("a3-same")
 def same(rng):
     cases = []
     for batch_norm in (False, True, False, True):
@@ -471,7 +471,7 @@ def same(rng):
 
 
 # ------------------------------------------------------------------------------------------ Part 4: Dice loss
-@check("a3-dice")
+@hidden_test("a3-dice")
 def dice(rng):
     cases = [{"logits": np.array([[0.0, 0.0]]), "target": np.array([[1.0, 0.0]]), "eps": 1.0}]
     for _ in range(8):
@@ -584,5 +584,5 @@ def _training_check(grade_id: str):
     return training
 
 
-train_low = check("a3-train-80")(_training_check("a3-train-80"))
-train_high = check("a3-train-90")(_training_check("a3-train-90"))
+train_low = hidden_test("a3-train-80")(_training_check("a3-train-80"))
+train_high = hidden_test("a3-train-90")(_training_check("a3-train-90"))
