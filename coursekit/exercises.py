@@ -52,6 +52,9 @@ def _show(case) -> str:
     def one(value):
         if isinstance(value, np.ndarray):
             return f"array{value.shape}" if value.size > 6 else np.array2string(value, separator=", ")
+        shape = getattr(value, "shape", None)   # a torch tensor (no torch import here): its shape, not its values
+        if isinstance(shape, tuple) and int(np.prod(shape)) > 6:
+            return f"{type(value).__name__}{tuple(shape)}"
         return repr(value)
 
     if isinstance(case, Mapping):

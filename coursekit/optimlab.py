@@ -196,6 +196,11 @@ def plot_paths_grid(surface: Surface, paths: dict, rules: dict | None = None, co
     return fig
 
 
+# ipywidgets gives a slider's description a fixed width that cut "learning rate" to "learning r..."; "initial" sizes
+# the label to its text
+_LABEL_STYLE = {"description_width": "initial"}
+
+
 def learning_rate_explorer(x, y, epochs: int = 30, batch_size: int = 32, lr: float = 10 ** -0.5,
                            compare=(0.001, 2.0)):
     """A log-scale learning-rate slider over ``mlp_losses`` on (x, y): redraws the training-loss curve,
@@ -224,7 +229,7 @@ def learning_rate_explorer(x, y, epochs: int = 30, batch_size: int = 32, lr: flo
         return fig
 
     return live_figure(draw, lr=widgets.FloatLogSlider(value=lr, base=10, min=-3, max=1, step=0.1,
-                                                        description="learning rate"))
+                                                        description="learning rate", style=_LABEL_STYLE))
 
 
 def momentum_explorer(surface: Surface = VALLEY, steps: int = 100, lr: float = 0.1, momentum: float = 0.9):
@@ -262,6 +267,8 @@ def momentum_explorer(surface: Surface = VALLEY, steps: int = 100, lr: float = 0
     return live_figure(
         draw,
         # steps of 10^0.01 (2.3 %) come within 1.2 % of any rate, such as the 0.83 of the lecture's exercise 4.2
-        lr=widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0.5, step=0.01, description="learning rate"),
-        momentum=widgets.FloatSlider(value=momentum, min=0.0, max=0.99, step=0.01, description="momentum"),
+        lr=widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0.5, step=0.01, description="learning rate",
+                                  style=_LABEL_STYLE),
+        momentum=widgets.FloatSlider(value=momentum, min=0.0, max=0.99, step=0.01, description="momentum",
+                                     style=_LABEL_STYLE),
     )

@@ -57,6 +57,12 @@ def _figure(width, height):
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def figure(width, height):
+    """An empty Figure of width x height inches in the course style, shown as a PNG when it is a cell's value:
+    for layouts the helpers below do not draw (a bare ``Figure()`` made before any helper ran shows as text)."""
+    return _figure(width, height)
+
+
 def _figure_png(fig) -> bytes:
     import io
 
