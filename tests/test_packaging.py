@@ -16,7 +16,7 @@ except ImportError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMPY_CORE = ["coursekit", "coursekit.nn", "coursekit.nn.functional", "coursekit.nn.init", "coursekit.optim",
-              "coursekit.gradcheck", "coursekit.arithmetic"]
+              "coursekit.gradcheck", "coursekit.arithmetic", "coursekit.detection"]
 
 
 def _numpy_only_site(tmp_path):
