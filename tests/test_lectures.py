@@ -6,8 +6,9 @@ import os
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
+
+nbformat = pytest.importorskip("nbformat")  # the course extra; skipped in a numpy-only environment
 
 ROOT = Path(__file__).resolve().parents[1]
 LECTURES = sorted((ROOT / "lectures").glob("[0-9]*.ipynb"))
@@ -176,3 +177,31 @@ def test_no_lecture_caps_the_students_thread_count(path):
     capped = [f"code cell {n}: {m.group(0)}" for n, cell in enumerate(c for c in nb.cells if c.cell_type == "code")
               if (m := THREAD_CAP.search(cell.source))]
     assert not capped, f"{path.name} caps the thread count: {capped}"
+
+
+# smallest plot a student can read, in pixels: its shorter side and its longer side (tests/browser uses the same)
+MIN_SHORT_SIDE, MIN_LONG_SIDE = 60, 200
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=[p.name for p in LECTURES])
+def test_every_stored_plot_is_readable(path):
+    """Every figure a lecture stores is a real picture of a size a student can read (from the PNG header: the
+    browser tests run only the lectures with widgets, nbval compares outputs, this checks what is shown)."""
+    import base64
+    import struct
+
+    plots = 0
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        for output in cell.get("outputs", []):
+            data = (output.get("data") or {}).get("image/png")
+            if not data:
+                continue
+            png = base64.b64decode(data if isinstance(data, str) else "".join(data))
+            assert png[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name}, cell {index}: not a PNG"
+            width, height = struct.unpack(">II", png[16:24])
+            size = output.get("metadata", {}).get("image/png", {})
+            width, height = size.get("width", width), size.get("height", height)
+            plots += 1
+            assert min(width, height) >= MIN_SHORT_SIDE and max(width, height) >= MIN_LONG_SIDE, (
+                f"{path.name}, cell {index}: a {width}x{height} plot is too small to read")
+    assert plots, f"{path.name} stores no plot"

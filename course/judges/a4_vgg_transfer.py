@@ -26,6 +26,8 @@ KERNEL_HIDES = {
     "coursekit.models.vgg": ["caffe_preprocess", "pooled_features"],
 }
 KERNEL_TORCH = True  # the assignment is built on PyTorch's layers
+# what the kernel may import (with ipykernel, coursekit and what they need); nothing else installed is there
+KERNEL_PACKAGES = ["numpy", "matplotlib", "tqdm", "torch"]
 
 MEAN_BGR = np.array([103.939, 116.779, 123.68])
 
