@@ -15,7 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import torch
+
+from ._extras import require
+
+# one line naming the extra when torch is missing, before the import fails
+require(__name__, "torch", extra="torch")
+
+import torch  # noqa: E402
 
 __all__ = ["saliency_map", "occlusion_map", "layer_outputs", "receptive_box", "top_activations"]
 
