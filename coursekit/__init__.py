@@ -14,7 +14,8 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {"nn", "optim", "gradcheck", "arithmetic", "models", "data", "train", "metrics", "viz", "widgets",
-               "grading", "course", "doctor", "threads", "kernel", "variants", "gradlab", "optimlab", "exercises"}
+               "grading", "course", "doctor", "threads", "kernel", "variants", "gradlab", "optimlab", "exercises",
+               "detection", "attribution"}
 
 __all__ = sorted(_SUBMODULES) + ["__version__"]
 

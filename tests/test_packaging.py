@@ -16,7 +16,7 @@ except ImportError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMPY_CORE = ["coursekit", "coursekit.nn", "coursekit.nn.functional", "coursekit.nn.init", "coursekit.optim",
-              "coursekit.gradcheck", "coursekit.arithmetic"]
+              "coursekit.gradcheck", "coursekit.arithmetic", "coursekit.detection"]
 
 
 def _numpy_only_site(tmp_path):
@@ -106,7 +106,8 @@ def _run_numpy_only(tmp_path, code, package_root=ROOT, with_metadata=False):
 # module -> (the package it names first, the extra)
 NEEDS_EXTRAS = {"coursekit.models": ("torch", "torch"), "coursekit.data": ("torch", "torch"),
                 "coursekit.train": ("torch", "torch"), "coursekit.models.unet": ("torch", "torch"),
-                "coursekit.data.mnist": ("torch", "torch"), "coursekit.viz": ("matplotlib", "course"),
+                "coursekit.data.mnist": ("torch", "torch"), "coursekit.attribution": ("torch", "torch"),
+                "coursekit.viz": ("matplotlib", "course"),
                 "coursekit.widgets": ("ipywidgets", "course")}
 IMPORT_PROBE = r"""
 import importlib, json, sys, traceback
@@ -145,7 +146,7 @@ def test_torch_and_matplotlib_modules_fail_on_import_with_one_line_naming_the_ex
                                    + f" not installed: pip install -e '{ROOT}[{extra}]'"), info["message"]
         # raised at the top of the module that needs the extra, before any file deeper in imports the package
         top = [f for f in info["files"] if not f.endswith("_extras.py")]
-        assert top and top[-1].endswith(("__init__.py", "viz.py", "widgets.py")), info["files"]
+        assert top and top[-1].endswith(("__init__.py", "viz.py", "widgets.py", "attribution.py")), info["files"]
 
 
 def test_an_installed_package_names_the_extra_to_install_from_the_index(tmp_path):

@@ -4,7 +4,8 @@ deep plain / residual stacks its depth experiments train.
 alexnet (Krizhevsky et al., 2012; torchvision's single-tower layout), Inception (Szegedy et al., 2015; one module
 of GoogLeNet), resnet50 (He et al., 2016), densenet121 (Huang et al., 2017) with its Transition layers. Parameter
 counts equal torchvision's (61,100,840; 25,557,032; 7,978,856), so `coursekit.arithmetic.summary` on the meta
-device gives the costs the papers quote. plain_net / residual_net are the small 30-layer networks whose gradient
+device gives the costs the papers quote. resnet_small and densenet_small are the same designs scaled down for
+28 x 28 digits on a CPU (Lecture 6b trains them beside LeNet5 and vgg_small). plain_net / residual_net are the small 30-layer networks whose gradient
 and training the lecture compares; conv_gradient_norms reads one backward pass's per-layer gradient norms.
 """
 
@@ -91,6 +92,49 @@ def densenet121(num_classes: int = 1000, growth_rate: int = 32, blocks=(6, 12, 2
         c = block.out_channels
         if i < len(blocks) - 1:
             layers.append(Transition(c, c // 2))   # compression 0.5
+            c //= 2
+    return nn.Sequential(*layers, nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(c, num_classes))
+
+
+def resnet_small(num_classes: int = 10, in_channels: int = 1, widths=(16, 32, 64),
+                 blocks_per_stage: int = 1) -> nn.Sequential:
+    """ResNet for small images, as He et al. (2016, section 4.2) built theirs for CIFAR: a 3x3 convolution stem
+    (widths[0] channels, BN, ReLU), then one stage of basic residual blocks per width, the first block of every later
+    stage with stride 2 and a 1x1 projection shortcut, global average pool, fc.
+
+    (N, in_channels, H, W) -> (N, num_classes); on 28 x 28 the stages run at 28, 14 and 7 pixels.
+    """
+    if not widths or blocks_per_stage < 1:
+        raise ValueError(f"widths must be non-empty and blocks_per_stage >= 1, got {widths} and {blocks_per_stage}")
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
+                               nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
+    c = widths[0]
+    for stage, width in enumerate(widths):
+        for i in range(blocks_per_stage):
+            layers.append(ResidualBlock(c, width, stride=2 if stage > 0 and i == 0 else 1))
+            c = width
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
+
+
+def densenet_small(num_classes: int = 10, in_channels: int = 1, growth_rate: int = 12, blocks=(4, 4),
+                   stem_channels: int = 16) -> nn.Sequential:
+    """DenseNet for small images (Huang et al., 2017, their CIFAR networks scaled down): a 3x3 convolution stem and a
+    2x2 max pool, dense blocks of num_layers BN-ReLU-conv3x3 layers adding growth_rate channels each, a Transition
+    (BN-ReLU-1x1 conv halving the channels, 2x2 average pool) between blocks, BN-ReLU, global average pool, fc.
+
+    (N, in_channels, H, W) -> (N, num_classes); on 28 x 28 the blocks run at 14 and 7 pixels.
+    """
+    if not blocks or growth_rate < 1:
+        raise ValueError(f"blocks must be non-empty and growth_rate >= 1, got {blocks} and {growth_rate}")
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, stem_channels, 3, padding=1, bias=False), nn.MaxPool2d(2)]
+    c = stem_channels
+    for i, n in enumerate(blocks):
+        block = DenseBlock(c, growth_rate, n)
+        layers.append(block)
+        c = block.out_channels
+        if i < len(blocks) - 1:
+            layers.append(Transition(c, c // 2))   # compression 0.5, as DenseNet-BC
             c //= 2
     return nn.Sequential(*layers, nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                          nn.Linear(c, num_classes))
