@@ -125,7 +125,8 @@ def test_nms_matches_a_plain_loop_and_torchvision_when_installed(boxes, data, th
     assert keep == loop_nms(boxes.tolist(), scores.tolist(), threshold)
     try:
         import torch
-        from torchvision.ops import box_iou as tv_iou, nms as tv_nms
+        from torchvision.ops import box_iou as tv_iou
+        from torchvision.ops import nms as tv_nms
     except ImportError:
         return
     b = torch.from_numpy(boxes)
