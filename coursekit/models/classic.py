@@ -6,7 +6,8 @@ of GoogLeNet), resnet50 (He et al., 2016), densenet121 (Huang et al., 2017) with
 counts equal torchvision's (61,100,840; 25,557,032; 7,978,856), so `coursekit.arithmetic.summary` on the meta
 device gives the costs the papers quote. resnet_small and densenet_small are the same designs scaled down for
 28 x 28 digits on a CPU, trainable there beside LeNet5 and vgg_small. plain_net / residual_net are the small
-30-layer networks whose gradient and training the lecture compares; conv_gradient_norms reads one backward pass's per-layer gradient norms.
+30-layer networks whose gradient and training the lecture compares;
+conv_gradient_norms reads one backward pass's per-layer gradient norms.
 """
 
 from __future__ import annotations
