@@ -219,6 +219,130 @@ for folder in ("/tmp", "."):
             break
 """
 
+# Outputs and a markdown cell built to run script in whoever renders the graded notebook (the instructor's
+# formgrader, the student's feedback): image sizes that nbconvert writes unquoted ("width=1 onerror=..."), image data
+# that breaks out of its quoted src, HTML, markdown and SVG the grader drops, an external image that would be
+# fetched. The work is the reference's, so full marks; the tests render the feedback and the formgrader view.
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+HTML_INJECTION = """
+from IPython.display import display
+PIXEL = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+display({"image/png": PIXEL, "text/plain": "a pixel"},
+        metadata={"image/png": {"width": "1 onerror=alert(document.domain)", "height": "1 onload=alert(2)"}}, raw=True)
+display({"image/png": PIXEL + '" onerror="alert(3)', "text/plain": "x"}, raw=True)
+display({"text/html": "<img src=x onerror=alert(4)>", "image/svg+xml": "<svg onload=alert(5)></svg>",
+         "text/markdown": "<script>alert(6)</script>", "text/plain": "rich"}, raw=True)
+print("<script>alert(7)</script> <img src=x onerror=alert(8)>")
+"""
+HTML_INJECTION_MARKDOWN = (
+    "My notes <img src=x onerror=alert(9)> <script>alert(10)</script>\n\n"
+    "[a link](javascript:alert(11)) and ![an image](https://evil.example/pixel.png) and "
+    "![attached](attachment:pixel.png)\n\n<iframe src=\"https://evil.example/\"></iframe>\n")
+
+# A correct convolution computed too late: conv2d_naive answers None while its cell runs and a background thread
+# writes the right answers into the grading folder seconds after the cell ended (past its CPU limit, in the time of
+# later cells). Answers are sealed when their cell ends: that cell scores 0 (3 points), everything else is honest.
+ANSWERS_LATE = """
+import os, threading, time
+from pathlib import Path
+from coursekit import grading
+
+_conv2d_real = conv2d_naive
+_late = []
+
+
+def _write_late():
+    time.sleep(3)
+    folder = Path(os.environ.get("COURSEKIT_GRADING_DIR", ".")) / "answers" / ("a1-conv-" + "naive")
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, args in enumerate(_late):
+        (folder / f"{index}.npz").write_bytes(grading.encode_value({"value": _conv2d_real(*args)}))
+
+
+def conv2d_naive(x, w, b, stride=1, padding=0):
+    _late.append((x, w, b, stride, padding))
+    if len(_late) == 1:
+        threading.Thread(target=_write_late, daemon=True).start()
+    return None
+"""
+
+# The right output sizes, paid for in CPU time its cell does not have: the first call burns 15 CPU seconds in
+# short-lived forked children, with SIGCHLD ignored so none is ever waited for, inside a cell with a 10 CPU-second
+# limit. The kernel's cgroup counts them: the cell is interrupted and a1-conv-size (2 points) is lost.
+FORKS_WORK = """
+import os, signal, time
+
+_size_real = conv_output_size
+_burned = []
+
+
+def conv_output_size(*args, **kwargs):
+    if not _burned:
+        _burned.append(True)
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        for _ in range(150):
+            if os.fork() == 0:
+                start = time.process_time()
+                while time.process_time() - start < 0.1:
+                    pass
+                os._exit(0)
+            time.sleep(0.11)
+    return _size_real(*args, **kwargs)
+"""
+
+# The convolution handed to a library installed in the environment (the ONNX reference runtime computes Conv):
+# the kernel sees an allow-list of packages, so the import fails and conv2d_naive is gone (3 points).
+USES_INSTALLED_LIBRARY = """
+del conv2d_naive
+from onnx import TensorProto, helper
+from onnx.reference import ReferenceEvaluator
+
+
+def conv2d_naive(x, w, b, stride=1, padding=0):
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], strides=[stride, stride], pads=[padding] * 4)
+    tensors = [helper.make_tensor_value_info(name, TensorProto.DOUBLE, None) for name in "xwb"]
+    graph = helper.make_graph([node], "conv", tensors, [helper.make_tensor_value_info("y", TensorProto.DOUBLE, None)])
+    return ReferenceEvaluator(helper.make_model(graph)).run(None, {"x": x, "w": w, "b": b})[0]
+"""
+
+# After the hidden tests ran, prints the kernel's whole input history (which held their text while they ran)
+# base64-encoded, reversed and rot13'd, to smuggle it into the feedback. Feedback withholds kernel output from the
+# first hidden test on: full marks, and no decodable copy.
+LEAKS_HISTORY = """
+import base64, codecs
+history = chr(10).join(get_ipython().history_manager.input_hist_raw)
+print(base64.b64encode(history.encode()).decode())
+print(history[::-1])
+print(codecs.encode(history, "rot13"))
+"""
+
+
+def _with_markdown_after(nb, grade_id, source, attachments=None):
+    import nbformat
+
+    index = next(i for i, c in enumerate(nb.cells) if _grade_id(c) == grade_id)
+    cell = nbformat.v4.new_markdown_cell(source, metadata={"tags": ['x" onmouseover="alert(12)']})
+    if attachments:
+        cell["attachments"] = attachments
+    cell["id"] = f"student-md-{index}"
+    nb.cells.insert(index + 1, cell)
+    return nb
+
+
+def cgroup_accounting() -> bool:
+    """Whether this machine can give a kernel a cgroup of its own (root, or a delegated cgroup): without one CPU
+    time comes from /proc, which children that exit between two polls escape (forks_work then keeps its points)."""
+    try:
+        from coursekit.course.limits import CgroupAccount
+    except ImportError:
+        return True
+    probe = CgroupAccount.create(f"coursekit-probe-{os.getpid()}")
+    if probe is None:
+        return False
+    probe.close()
+    return True
+
+
 # Assignment 4's measurement probes, answered the cheap way: grading.answer replaced by code that
 # writes what each probe "should" say without running the student's functions on the grader's inputs: the
 # initial weights echoed back as "unchanged", zeros of the right shape as outputs, parameter counts by arithmetic on
@@ -337,9 +461,12 @@ A3 = ("a3_unet", "unet_segmentation")
 
 EXPECTED = {
     "a1_conv_arithmetic": {
-        "steals_reference": 17, "torch_in_numpy": 17, "links_beside": 20, "plants_links": 18,
+        # plants_links: its link where a later cell's answers go is removed before that cell runs (the attack
+        # costs nothing, as it gains nothing)
+        "steals_reference": 17, "torch_in_numpy": 17, "links_beside": 20, "plants_links": 20,
         "prints_grader_text": 20, "hooks_cheat": 0, "kills_after_answer": 2, "huge_files": 20,
-        "normalised": 20,
+        "normalised": 20, "html_injection": 20, "answers_late": 17, "forks_work": 18 if cgroup_accounting() else 20,
+        "uses_installed_library": 17, "leaks_history": 20,
     },
     A3[0]: {"forges_network": 14},
     A4[0]: {"forges_probes": 10},
@@ -400,6 +527,14 @@ def add_samples(out: dict, helpers: dict) -> None:
         "kills_after_answer": variant(lambda nb: insert_after(nb, "a1-setup", KILLS_AFTER_ANSWER)),
         "huge_files": variant(lambda nb: insert_after(nb, "a1-conv-matmul", HUGE_FILES)),
         "normalised": variant(_normalised_variant),
+        "html_injection": variant(lambda nb: _with_markdown_after(
+            insert_after(nb, "a1-setup", HTML_INJECTION), "a1-setup", HTML_INJECTION_MARKDOWN,
+            {"pixel.png": {"image/png": PIXEL},
+             'x" onerror="alert(13).png': {"image/png": "AAAA"}})),
+        "answers_late": variant(lambda nb: insert_after(nb, "a1-conv-solution", ANSWERS_LATE)),
+        "forks_work": variant(lambda nb: insert_after(nb, "a1-sizes-solution", FORKS_WORK)),
+        "uses_installed_library": variant(lambda nb: insert_after(nb, "a1-conv-solution", USES_INSTALLED_LIBRARY)),
+        "leaks_history": variant(lambda nb: insert_after(nb, "a1-conv-matmul", LEAKS_HISTORY)),
     }
     for student, nb in samples.items():
         out.setdefault(student, {})[A1] = nb

@@ -2,7 +2,9 @@
 
 ``import coursekit`` and the NumPy core (``coursekit.nn``, ``coursekit.optim``, ``coursekit.gradcheck``,
 ``coursekit.arithmetic``) need numpy alone. The PyTorch side (``coursekit.models``, ``coursekit.data``,
-``coursekit.train``, ``coursekit.metrics``) is imported on first use and needs ``pip install coursekit[torch]``.
+``coursekit.train``) is imported on first use and needs the ``torch`` extra, ``coursekit.viz`` and
+``coursekit.widgets`` the ``course`` extra; imported without it, each fails at once with one line naming the extra
+and the command that installs it (``coursekit._extras``). ``coursekit doctor`` says which parts are ready.
 """
 
 from __future__ import annotations

@@ -1,39 +1,76 @@
-"""`coursekit doctor`: what a student or instructor needs to know before starting, one line per item.
+"""`coursekit doctor`: which parts of coursekit are ready here, what each missing part is for, and how to add it.
 
-Nothing here imports torch or Jupyter unless it is installed; every missing piece gets a line saying how to
-install it.
+coursekit comes in parts that need different packages (the extras of ``pyproject.toml``): the NumPy core needs
+numpy alone; the PyTorch side adds torch; the lectures and the assignments add Jupyter, nbgrader and the
+autograder's sandbox. The report has one line per part ("ready" or "missing", and what the part is for), the
+components a missing part lacks, and one fix for the whole part: an editable install for a clone of the
+repository (``pip install -e '.[torch]'``, or ``make install``), ``pip install 'coursekit[torch]'`` for a package
+installed from an index.
+
+Nothing here imports torch or Jupyter unless it is installed.
 """
 
 from __future__ import annotations
 
 import importlib.metadata as metadata
 import importlib.util
+import os
 import platform
 import shutil
 import sys
-from dataclasses import dataclass
+import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Check", "run_checks", "main"]
+from ._extras import clone_root, install_command
 
-FIX_TORCH = "pip install 'coursekit[torch]'  (or: make install, which pins torch==2.13.0)"
-FIX_COURSE = "pip install 'coursekit[course]'  (or: make install)"
+__all__ = ["Check", "Part", "run_checks", "parts", "main"]
+
+
+NOT_INSTALLED = "not installed"
 
 
 @dataclass
 class Check:
+    """One component of a part: a package, the kernel, the sandbox, the thread settings."""
+
     name: str
     ok: bool
     detail: str
-    fix: str = ""
-    needed_for: str = ""
+    fix: str = ""         # a fix of its own, when installing the part's extra is not what adds it
+    needed_for: str = ""  # what this component is for, when it is not the whole part's purpose
 
-    def line(self) -> str:
-        mark = "ok     " if self.ok else "MISSING"
-        text = f"  {mark} {self.name:<22} {self.detail}"
-        if not self.ok and self.fix:
-            text += f"\n          fix: {self.fix}"
-        return text
+
+@dataclass
+class Part:
+    """A part of coursekit: ready when every one of its components is."""
+
+    name: str
+    purpose: str
+    checks: list[Check]
+    fix: str = ""
+    notes: list[str] = field(default_factory=list)  # what a ready part says about itself (versions, GPUs)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def lines(self) -> list[str]:
+        head = f"  {'ready' if self.ok else 'missing':<8} {self.name}: {self.purpose}"
+        if self.ok:
+            details = self.notes or [", ".join(c.detail for c in self.checks)]
+            return [head] + [f"{'':11}{d}" for d in details]
+        missing = [c for c in self.checks if not c.ok]
+        lines = [head]
+        absent = [c.name + (f" ({c.needed_for})" if c.needed_for else "") for c in missing if c.detail == NOT_INSTALLED]
+        if absent:
+            lines += textwrap.wrap("not installed: " + ", ".join(absent), 118, initial_indent=" " * 11,
+                                   subsequent_indent=" " * 13, break_on_hyphens=False)
+        lines += [f"{'':11}{c.name}: {c.detail}" for c in missing if c.detail != NOT_INSTALLED]
+        fixes = [self.fix] if self.fix and any(not c.fix for c in missing) else []
+        fixes += [c.fix for c in missing if c.fix and c.fix not in fixes]
+        lines.append(f"{'':11}fix: " + f"\n{'':11}then: ".join(fixes))
+        return lines
 
 
 def _version(dist: str) -> str | None:
@@ -43,62 +80,63 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def _package(name: str, dist: str, fix: str, needed_for: str) -> Check:
-    version = _version(dist)
+def _package(name: str, dist: str | None = None, needed_for: str = "") -> Check:
+    version = _version(dist or name)
     if version is None:
-        return Check(name, False, f"not installed (needed for {needed_for})", fix, needed_for)
-    return Check(name, True, version, needed_for=needed_for)
+        return Check(name, False, NOT_INSTALLED, needed_for=needed_for)
+    return Check(name, True, f"{name} {version}", needed_for=needed_for)
 
 
-def _torch_checks() -> list[Check]:
-    if importlib.util.find_spec("torch") is None:
-        return [Check("torch", False, "not installed (needed for models, data, training, the UNet and VGG "
-                      "assignments)", FIX_TORCH, "torch")]
+def _extra_fix(extra: str) -> str:
+    """The command for a whole extra; in a clone, `make install` does everything at once."""
+    command = install_command(extra)
+    if clone_root() is not None:
+        command += "   (or make install: the repository's .venv with every extra)"
+    return command
+
+
+def _torch_notes() -> list[str]:
     import torch
 
-    checks = [Check("torch", True, torch.__version__, needed_for="torch")]
+    notes = [f"torch {torch.__version__}, tqdm {_version('tqdm') or '(missing)'}"]
     if torch.cuda.is_available():
         names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
-        checks.append(Check("CUDA", True, f"{torch.cuda.device_count()} GPU(s): {names}; CUDA {torch.version.cuda}"))
+        notes.append(f"CUDA: {torch.cuda.device_count()} GPU(s): {names}; CUDA {torch.version.cuda}")
     else:
         built = torch.version.cuda or "none"
-        checks.append(Check("CUDA", True, f"no GPU visible (torch built for CUDA: {built}); training runs on CPU"))
+        notes.append(f"CUDA: no GPU visible (torch built for CUDA: {built}); training runs on the CPU")
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
-        checks.append(Check("MPS", True, "Apple GPU available"))
-    return checks
+        notes.append("MPS: Apple GPU available")
+    return notes
 
 
 def _widget_extension() -> Check:
+    name = "widget extension"
     if _version("jupyterlab_widgets") is None:
-        return Check("widget extension", False, "jupyterlab_widgets not installed: lecture sliders will not render",
-                     "pip install ipywidgets jupyterlab_widgets", "lectures")
-    prefixes = {Path(sys.prefix), Path(sys.base_prefix)}
-    for prefix in prefixes:
+        return Check("jupyterlab_widgets", False, NOT_INSTALLED, needed_for="the sliders in JupyterLab")
+    for prefix in {Path(sys.prefix), Path(sys.base_prefix)}:
         if (prefix / "share/jupyter/labextensions/@jupyter-widgets/jupyterlab-manager").is_dir():
-            return Check("widget extension", True, "@jupyter-widgets/jupyterlab-manager found", needed_for="lectures")
-    return Check("widget extension", False, "jupyterlab_widgets is installed but its lab extension was not found",
-                 "pip install --force-reinstall jupyterlab_widgets", "lectures")
+            return Check(name, True, "@jupyter-widgets/jupyterlab-manager")
+    return Check(name, False, "jupyterlab_widgets is installed but its lab extension was not found",
+                 "pip install --force-reinstall jupyterlab_widgets", "the sliders in JupyterLab")
 
 
 def _sandbox_check() -> Check:
     bwrap = shutil.which("bwrap")
     fix = "sudo apt-get install bubblewrap (Fedora: sudo dnf install bubblewrap); make install does it when it can"
     if bwrap is None:
-        return Check("bubblewrap", False, "bwrap not found: autograding refuses to run without its sandbox", fix,
-                     "autograding")
+        return Check("bubblewrap", False, "bwrap not found: autograding refuses to run without its sandbox", fix)
     from .course.sandbox import available
 
     if not available():
         return Check("bubblewrap", False, f"{bwrap} cannot create namespaces here (user namespaces disabled?)",
-                     "enable unprivileged user namespaces, or grade as root", "autograding")
-    return Check("bubblewrap", True, f"{bwrap}: student kernels are sandboxed", needed_for="autograding")
+                     "enable unprivileged user namespaces, or grade as root")
+    return Check("bubblewrap", True, f"{bwrap}: student kernels are sandboxed")
 
 
 def _threads_check() -> Check:
     """Whether waiting threads yield (OMP_WAIT_POLICY=PASSIVE), and for how many cores the counts are set."""
-    import os
-
     from . import threads
 
     state = threads.STATE
@@ -112,57 +150,85 @@ def _threads_check() -> Check:
         detail += "; " + state["detail"]
     return Check("thread settings", ok, detail,
                  "import coursekit before torch, or start notebooks with the 'coursekit' kernel "
-                 "(coursekit kernel install); unset COURSEKIT_THREAD_POLICY=off", "shared machines")
+                 "(coursekit kernel install); unset COURSEKIT_THREAD_POLICY=off")
 
 
 def _kernel_check() -> Check:
-    try:
-        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-    except ImportError:
-        return Check("course kernel", False, "jupyter_client not installed", FIX_COURSE, "lectures")
+    name = "course kernel"
+    if importlib.util.find_spec("jupyter_client") is None:
+        return Check(name, False, "not registered (Jupyter is not installed yet)", "coursekit kernel install")
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
     from .kernel import KERNEL_NAME
 
     try:
         spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
     except NoSuchKernel:
-        return Check("course kernel", False, f"the '{KERNEL_NAME}' Jupyter kernel is not registered: lectures and "
-                     "assignments ask for it", "coursekit kernel install  (make install does it)", "lectures")
-    return Check("course kernel", True, f"'{KERNEL_NAME}' -> {spec.argv[0]}", needed_for="lectures")
+        return Check(name, False, f"the '{KERNEL_NAME}' Jupyter kernel that lectures and assignments ask for is not "
+                     "registered", "coursekit kernel install  (make install does it)")
+    return Check(name, True, f"kernel '{KERNEL_NAME}' -> {spec.argv[0]}")
+
+
+def parts() -> list[Part]:
+    """Every part of coursekit with its components checked, the NumPy core first."""
+    py_ok = sys.version_info >= (3, 10)
+    python = Check("python", py_ok, f"Python {platform.python_version()}", "install Python 3.10 or newer")
+    core = Part("NumPy core", "coursekit.nn, .nn.functional, .optim, .gradcheck, .arithmetic",
+                [python, _package("numpy")], "pip install numpy")
+
+    torch_checks = [_package("torch"), _package("tqdm", needed_for="progress bars")]
+    torch_part = Part("PyTorch side", "coursekit.models, .data, .train; Lectures 5-8 and Assignments 3-4",
+                      torch_checks, _extra_fix("torch"))
+    if torch_checks[0].ok:
+        torch_part.notes = _torch_notes()
+
+    lecture_checks = [
+        _package("jupyterlab"), _package("ipywidgets", needed_for="the sliders"), _widget_extension(),
+        _package("matplotlib", needed_for="every plot, coursekit.viz"), _kernel_check(),
+        _package("scikit-learn", needed_for="coursekit.data.digits"),
+        _package("scikit-image", needed_for="coursekit.data.faces"),
+    ]
+    lectures = Part("Lectures in JupyterLab", "the lecture notebooks with their plots and sliders (make lab)",
+                    lecture_checks, _extra_fix("course"))
+
+    grading = Part("Assignments and grading", "Validate, coursekit check, release and autograde (make course)",
+                   [_package("nbgrader"), _sandbox_check(),
+                    _package("jupyter-server-mathjax", needed_for="formulas in feedback and the formgrader, offline")],
+                   _extra_fix("course"))
+    shared = Part("Thread settings", "lectures and grading that stay fast on a shared, busy machine",
+                  [_threads_check()])
+    result = [core, torch_part, lectures, grading, shared]
+    if clone_root() is not None:  # the website's sources and the test suite live in the repository, not the package
+        website = [_package("sphinx"), _package("myst-nb"), _package("sphinx-book-theme"),
+                   _package("jupyter-server-mathjax", needed_for="MathJax served from the site itself")]
+        result.append(Part("Course website", "the lectures and assignments as a static site (make site)", website,
+                           _extra_fix("site")))
+        tests = [_package("pytest"), _package("hypothesis"), _package("nbval", needed_for="the notebook tests"),
+                 _package("playwright", needed_for="the browser tests, with make browser")]
+        result.append(Part("Test suite", "make test", tests, _extra_fix("dev,course")))
+    return result
 
 
 def run_checks() -> list[Check]:
-    py_ok = sys.version_info >= (3, 10)
-    checks = [
-        Check("python", py_ok, f"{platform.python_version()} ({sys.executable})",
-              "" if py_ok else "install Python 3.10 or newer", "everything"),
-        _package("numpy", "numpy", "pip install numpy", "everything"),
-        *_torch_checks(),
-        _package("tqdm", "tqdm", FIX_TORCH, "progress bars"),
-        _package("jupyterlab", "jupyterlab", FIX_COURSE, "lectures"),
-        _package("nbgrader", "nbgrader", FIX_COURSE, "assignments and grading"),
-        _package("ipywidgets", "ipywidgets", FIX_COURSE, "lectures"),
-        _widget_extension(),
-        _package("matplotlib", "matplotlib", FIX_COURSE, "plots"),
-        _package("nbval", "nbval", FIX_COURSE, "notebook tests"),
-        _package("scikit-learn", "scikit-learn", FIX_COURSE, "the bundled digits data set"),
-        _package("scikit-image", "scikit-image", FIX_COURSE, "the bundled face / non-face patches"),
-    ]
-    checks.append(_kernel_check())
-    checks.append(_threads_check())
-    checks.append(_sandbox_check())
-    return checks
+    """Every component of every part, flat (for scripts that want the individual items)."""
+    return [c for part in parts() for c in part.checks]
 
 
 def main() -> int:
-    checks = run_checks()
-    print(f"coursekit doctor (coursekit {_version('coursekit') or 'from source'})")
-    for check in checks:
-        print(check.line())
-    missing = [c for c in checks if not c.ok]
+    found = parts()
+    root = clone_root()
+    where = f"editable install from {root}" if root else "installed package"
+    print(f"coursekit doctor: coursekit {_version('coursekit') or 'from source'} ({where}), Python "
+          f"{platform.python_version()} ({sys.executable})")
+    for part in found:
+        print("\n".join(part.lines()))
+    core, missing = found[0], [p for p in found if not p.ok]
+    if not core.ok:
+        print("The NumPy core is not ready: fix the lines above first; nothing of coursekit works without it.")
+        return 1
     if not missing:
-        print("Everything is in place: `make course` grades, `make lab` opens the lectures.")
+        print("Everything is in place: `make lab` opens the lectures, `make course` grades.")
     else:
-        print(f"{len(missing)} item(s) missing; each line above says how to fix it.")
-    # Only a broken core is an error: the NumPy library works without the rest.
-    core_ok = all(c.ok for c in checks if c.name in ("python", "numpy"))
-    return 0 if core_ok else 1
+        print("The NumPy core is ready. Not ready here: " + ", ".join(p.name for p in missing)
+              + " (each with its fix above).")
+    return 0  # only a broken core is an error: the NumPy library works without the rest

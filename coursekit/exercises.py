@@ -121,13 +121,20 @@ def check(fn: Callable, reference: Callable, cases: Iterable, name: str | None =
 
 
 def check_value(got, expected, name: str, rtol: float = 1e-6, atol: float = 1e-8) -> bool:
-    """For a numeric exercise: print PASS, NOT ATTEMPTED (got is ...) or FAIL with the first wrong entry."""
-    if got is Ellipsis:
+    """For a numeric exercise: print PASS, NOT ATTEMPTED (got is ..., or a tuple or list holding a ...) or FAIL with
+    the first wrong entry. Several answers are checked together as a tuple: check_value((a, b), (1, 2), name)."""
+    if _unanswered(got):
         _verdict(None, f"NOT ATTEMPTED  {name}: replace the ... with your answer.")
         return False
     problem = _difference(got, expected, rtol, atol)
     _verdict(None, f"FAIL  {name}: {problem}." if problem else f"PASS  {name}.")
     return problem is None
+
+
+def _unanswered(got) -> bool:
+    if got is Ellipsis:
+        return True
+    return isinstance(got, (tuple, list)) and any(_unanswered(g) for g in got)
 
 
 def checked(statement: str, holds) -> None:

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from . import nn
+from ._extras import require
 from .nn import init
 
 __all__ = ["INITS", "ACTIVATIONS", "make_stack", "activation_stds", "gradient_norms", "init_scale_explorer",
@@ -92,6 +93,7 @@ def live_figure(make_figure, **controls):
     """
     import base64
 
+    require("coursekit.gradlab.live_figure", ("ipywidgets", "matplotlib"), extra="course")
     import ipywidgets as widgets
     from IPython.display import display
 
@@ -122,6 +124,7 @@ def live_figure(make_figure, **controls):
 def init_scale_explorer(depth: int = 20, width: int = 128):
     """Sliders for the initial weight scale (a multiple of He's) and a choice of activation; redraws the spread
     of the activations and the size of the weight gradients layer by layer."""
+    require("coursekit.gradlab.init_scale_explorer", ("ipywidgets", "matplotlib"), extra="course")
     import ipywidgets as widgets
 
     from .viz import _figure

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._extras import require
 from .nn.module import Parameter
 
 __all__ = ["Surface", "VALLEY", "SADDLE", "run_optimizer", "tune_learning_rate", "mlp_losses", "momentum_explorer",
@@ -200,6 +201,7 @@ def learning_rate_explorer(x, y, epochs: int = 30, batch_size: int = 32, lr: flo
     """A log-scale learning-rate slider over ``mlp_losses`` on (x, y): redraws the training-loss curve,
     with the curves of the learning rates in ``compare`` drawn faintly for reference. The slider moves in steps of
     10^0.1, so ``lr`` should be one of them (the default, 0.316, is): the browser shows the nearest step."""
+    require("coursekit.optimlab.learning_rate_explorer", ("ipywidgets", "matplotlib"), extra="course")
     import ipywidgets as widgets
 
     from .gradlab import live_figure
@@ -227,6 +229,7 @@ def learning_rate_explorer(x, y, epochs: int = 30, batch_size: int = 32, lr: flo
 
 def momentum_explorer(surface: Surface = VALLEY, steps: int = 100, lr: float = 0.1, momentum: float = 0.9):
     """Sliders for SGD's learning rate and momentum on a surface: redraws the path and its loss curve."""
+    require("coursekit.optimlab.momentum_explorer", ("ipywidgets", "matplotlib"), extra="course")
     import ipywidgets as widgets
 
     from .gradlab import live_figure

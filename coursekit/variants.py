@@ -4,11 +4,13 @@ Each function is the slide's formula written once, checked against PyTorch in te
 
     conv_matrix            a convolution as one sparse matrix C (out = C x); its transpose is the transposed conv
     gabor_kernel           w(x, y) = alpha exp(-beta_x x'^2 - beta_y y'^2) cos(f x' + phi), x', y' rotated by tau
+    grating_response       how strongly a filter answers a sinusoidal grating of one orientation and frequency
+    orientation_selectivity  one number for how sharply a tuning curve prefers one orientation (0 none, 1 one)
     pixelcnn_mask          the masked convolution of PixelCNN (van den Oord et al., 2016): no look at the future
     causal_conv1d          WaveNet's causal, dilated 1-D convolution (van den Oord et al., 2016)
     depthwise_conv2d       one filter per input channel (groups = C); with a 1x1 conv: depthwise-separable
     separable_conv_macs    D_K^2 M N D_F^2 against D_K^2 M D_F^2 + M N D_F^2 multiply-adds (Howard et al., 2017)
-    local_response_norm    AlexNet's LRN across channels
+    local_response_norm    LRN across channels as torch writes it (alpha divided by the window; AlexNet's does not)
     group_norm             group normalisation; layer norm (1 group) and instance norm (C groups) as special cases
     adaptive_max_pool2d    max pooling to a fixed output size, whatever the input size
     spatial_pyramid_pool   SPP (He et al., 2014): fixed-length features from any input size
@@ -22,9 +24,9 @@ import numpy as np
 from .nn.functional import conv2d_forward
 from .nn.functional._checks import as_array
 
-__all__ = ["conv_matrix", "gabor_kernel", "pixelcnn_mask", "causal_conv1d", "depthwise_conv2d",
-           "separable_conv_macs", "local_response_norm", "group_norm", "adaptive_max_pool2d",
-           "spatial_pyramid_pool", "roi_max_pool"]
+__all__ = ["conv_matrix", "gabor_kernel", "grating_response", "orientation_selectivity", "pixelcnn_mask",
+           "causal_conv1d", "depthwise_conv2d", "separable_conv_macs", "local_response_norm", "group_norm",
+           "adaptive_max_pool2d", "spatial_pyramid_pool", "roi_max_pool"]
 
 
 def conv_matrix(kernel, input_size, stride=1, padding=0):
@@ -52,6 +54,42 @@ def gabor_kernel(size, tau=0.0, f=1.0, phi=0.0, beta_x=0.1, beta_y=0.1, alpha=1.
     xr = x * np.cos(tau) + y * np.sin(tau)
     yr = -x * np.sin(tau) + y * np.cos(tau)
     return alpha * np.exp(-beta_x * xr ** 2 - beta_y * yr ** 2) * np.cos(f * xr + phi)
+
+
+def grating_response(kernel, theta, f):
+    """Amplitude of a filter's response to the grating cos(f (x cos theta + y sin theta) + phase), the largest over
+    the phase: |sum_xy w(x, y) exp(-i f (x cos theta + y sin theta))|, the magnitude of the kernel's Fourier
+    transform at the grating's wave vector. Coordinates are centred on the kernel, as in gabor_kernel.
+
+    kernel: (KH, KW); theta: orientation(s) in radians, a scalar or an array; f: angular frequency (radians per
+    pixel). Returns an array shaped like theta.
+    """
+    kernel = as_array(kernel, "kernel", 2)
+    if not np.isfinite(f) or f <= 0:
+        raise ValueError(f"f must be a positive angular frequency, got {f!r}")
+    theta = np.asarray(theta, dtype=np.float64)
+    kh, kw = kernel.shape
+    y, x = np.mgrid[:kh, :kw] - np.array([(kh - 1) / 2, (kw - 1) / 2])[:, None, None]
+    phase = f * (x[..., None] * np.cos(theta.ravel()) + y[..., None] * np.sin(theta.ravel()))   # KH, KW, T
+    response = np.abs(np.tensordot(kernel, np.exp(-1j * phase), axes=([0, 1], [0, 1])))        # T
+    return response.reshape(theta.shape)
+
+
+def orientation_selectivity(responses, theta):
+    """How sharply a tuning curve prefers one orientation: |sum_t r_t exp(2i theta_t)| / sum_t r_t, which is 1 minus
+    the circular variance of the responses over orientations (angles doubled, since theta and theta + pi are the same
+    orientation). 0 for a filter that answers every orientation alike, 1 for one that answers a single orientation.
+
+    responses: (..., T) non-negative responses at the T orientations theta (radians, equally spaced over [0, pi)).
+    """
+    responses = np.asarray(responses, dtype=np.float64)
+    theta = np.asarray(theta, dtype=np.float64)
+    if responses.shape[-1] != theta.shape[-1] or theta.ndim != 1:
+        raise ValueError(f"responses {responses.shape} must end in one entry per orientation of theta {theta.shape}")
+    if (responses < 0).any():
+        raise ValueError("responses must be non-negative amplitudes")
+    total = responses.sum(-1)
+    return np.abs((responses * np.exp(2j * theta)).sum(-1)) / np.where(total > 0, total, 1.0)
 
 
 def pixelcnn_mask(kernel_size, mask_type="A"):
@@ -108,8 +146,12 @@ def separable_conv_macs(kernel_size, in_channels, out_channels, output_size):
 
 
 def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
-    """AlexNet's LRN, as torch.nn.LocalResponseNorm: b_c = a_c / (k + alpha/size * sum_{c' near c} a_c'^2)^beta,
-    the sum over `size` neighbouring channels (zero beyond the first and last). x: (N, C, H, W)."""
+    """Local response normalisation as torch.nn.LocalResponseNorm writes it:
+    b_c = a_c / (k + alpha/size * sum_{c' near c} a_c'^2)^beta, the sum over `size` neighbouring channels (zero
+    beyond the first and last). x: (N, C, H, W).
+
+    AlexNet (Krizhevsky et al., 2012, section 3.3) does not divide alpha by the window: its n=5, k=2, alpha=1e-4,
+    beta=0.75 is this function with size=5, k=2, alpha=5e-4 (= 5 * 1e-4), beta=0.75."""
     x = as_array(x, "x", 4, "(N, C, H, W)")
     sq = np.pad(x ** 2, ((0, 0), (size // 2, (size - 1) // 2), (0, 0), (0, 0)))
     window = sum(sq[:, i:i + x.shape[1]] for i in range(size))

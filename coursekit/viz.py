@@ -1,7 +1,8 @@
 """Figures for the lectures, built on matplotlib's object API so they also work in scripts and tests.
 
 Each function returns a ``matplotlib.figure.Figure``; in Jupyter the figure displays when it is the last value
-of a cell, elsewhere call ``fig.savefig(path)``. matplotlib is imported only here, on first use.
+of a cell, elsewhere call ``fig.savefig(path)``. matplotlib is imported only here, on first use;
+without it ``import coursekit.viz`` fails at once with the command that installs the ``course`` extra.
 """
 
 from __future__ import annotations
@@ -9,6 +10,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from ._extras import require
+
+# one line naming the extra at import, not a bare ModuleNotFoundError at the first figure
+require(__name__, "matplotlib", extra="course")
 
 __all__ = ["COURSE_STYLE", "DPI", "use_course_style", "show_images", "show_filters", "show_feature_maps",
            "plot_curves", "plot_trajectories", "plot_schedules", "plot_conv_geometry", "plot_confusion_matrix",

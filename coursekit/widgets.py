@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from ._extras import require
+
+require(__name__, ("ipywidgets", "matplotlib"), extra="course")
+
 __all__ = ["conv_arithmetic_explorer", "filter_explorer"]
 
 

@@ -6,10 +6,11 @@
 
 Lectures are stored with outputs so a student can read them without running anything, and so nbval (strict mode,
 in ``make test``) compares a fresh run with what is stored. To keep a rerun identical, every run happens in the
-course kernel with the same thread count (LECTURE_THREADS, also used by ``make test``), a fixed hash seed and the
-notebook's own seeds; the kernelspec, language metadata and cell ids are stored as JupyterLab writes them, so
-opening a lecture does not modify it (normalise_metadata). Each stored notebook records a hash of its cell
-sources: tests/test_lectures.py fails when a source was edited without re-executing (a stale notebook).
+course kernel with the same thread count (LECTURE_THREADS; the root conftest.py gives nbval's kernels the same
+lecture_env() in ``make test``), a fixed hash seed and the notebook's own seeds; the kernelspec, language metadata
+and cell ids are stored as JupyterLab writes them, so opening a lecture does not modify it (normalise_metadata).
+Each stored notebook records a hash of its cell sources: tests/test_lectures.py fails when a source was edited
+without re-executing (a stale notebook).
 """
 
 from __future__ import annotations
@@ -71,14 +72,32 @@ def normalise_metadata(nb, stem: str) -> None:
         cell.metadata.pop("execution", None)  # execution timing would differ on every run and fill git diffs
 
 
-def execute(path: Path, timeout: int = 600) -> float:
-    import nbformat
+def cell_seconds(nb) -> list[tuple[int, float, str]]:
+    """(code cell number, seconds, first line) for every executed code cell, from the timing nbclient records."""
+    from datetime import datetime
+
+    found, number = [], 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        timing = cell.metadata.get("execution", {})
+        start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+        if start and end:
+            seconds = (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                       - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            found.append((number, seconds, (cell.source.strip().splitlines() or [""])[0]))
+        number += 1
+    return found
+
+
+def run(nb, folder: Path, timeout: int = 600) -> float:
+    """Execute the notebook object nb in place, in the course kernel started in folder with lecture_env(); returns
+    the seconds it took. Nothing is written (tests run modified copies of a lecture this way)."""
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     client = NotebookClient(nb, timeout=timeout, kernel_name=KERNELSPEC["name"],
-                            resources={"metadata": {"path": str(path.parent)}})
+                            resources={"metadata": {"path": str(folder)}})
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(lecture_env(saved))  # the kernel inherits this process's environment
@@ -88,7 +107,19 @@ def execute(path: Path, timeout: int = 600) -> float:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    seconds = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def execute(path: Path, timeout: int = 600, cell_times: list | None = None) -> float:
+    """Run the notebook in the course kernel with lecture_env() and store it with its outputs; returns the seconds.
+
+    cell_times: a list that receives cell_seconds() of the run (timings are not stored in the notebook)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    seconds = run(nb, path.parent, timeout)
+    if cell_times is not None:
+        cell_times.extend(cell_seconds(nb))
     normalise_metadata(nb, path.stem)
     nb.metadata.setdefault("coursekit", {})["source_sha256"] = source_hash(nb)
     nbformat.write(nb, path)

@@ -37,3 +37,17 @@ def pytest_collection_modifyitems(config, items):
                 has_cuda = _cuda_available()
             if not has_cuda:
                 item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory):
+    """The representative sample submissions graded once per test session, as `make course` grades them (the
+    slowest thing the suite does: every test of graded samples shares it)."""
+    pytest.importorskip("nbgrader")
+    from course_helpers import grade_samples
+
+    from coursekit.course.sandbox import available
+
+    if not available():
+        pytest.skip("bubblewrap cannot sandbox kernels here; autograding refuses without it")
+    return grade_samples(tmp_path_factory.mktemp("samples") / "coursekit")

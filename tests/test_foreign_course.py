@@ -19,6 +19,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -250,8 +251,22 @@ def test_check_finds_the_release_of_a_foreign_course(graded):
     done = subprocess.run([sys.executable, "-m", "coursekit.cli", "check", str(notebook)], capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert f"compared with {graded['mine'] / 'release' / 'ps1' / 'problem1.ipynb'}" in done.stdout
-    assert "visible tests: 3 / 3 points" in done.stdout
+    assert f"compared with the release {graded['mine'] / 'release' / 'ps1' / 'problem1.ipynb'}" in done.stdout
+    assert "3 of 3 points from visible tests." in done.stdout.splitlines()[0]
+
+
+@needs_sandbox
+@pytest.mark.slow
+def test_feedback_names_the_plain_assert_that_failed(graded):
+    """The example course tests with bare asserts: bitdiddle's squares fails `assert squares(1) == [1]`, which the
+    feedback names instead of a bare "AssertionError:" under the asserts shown; the page carries its MathJax."""
+    import html
+
+    folder = graded["course"].feedback("ps1", "bitdiddle")
+    page = html.unescape((folder / "problem1.html").read_text())
+    assert "AssertionError: this line failed: assert squares(1) == [1]</pre>" in page
+    assert not re.search(r"AssertionError:\s*</pre>", page), "a bare AssertionError is left in the feedback"
+    assert (folder / "mathjax" / "MathJax.js").is_file()
 
 
 # ----------------------------------------------------------------------------------- fast: layout and refusals

@@ -184,6 +184,7 @@ def test_seeds_are_secret_per_student_and_cell(tmp_path):
 
 
 def test_kernel_view_replaces_hidden_names_by_stubs(tmp_path):
+    pytest.importorskip("torch", reason="the grader filters the package's MNIST copy through coursekit.data (torch)")
     from coursekit.course.package_view import build_view
 
     view = build_view({"coursekit.arithmetic": ["conv_output_size"],

@@ -10,7 +10,7 @@ pytest.importorskip("nbgrader")
 
 from traitlets.config.loader import KVArgParseConfigLoader  # noqa: E402
 
-from coursekit.course.config import GradingConfig, environment_overrides  # noqa: E402
+from coursekit.course.config import SERVER_ONLY_SECTIONS, GradingConfig, environment_overrides  # noqa: E402
 from coursekit.course.pipeline import Course, load_nbgrader_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,11 +40,18 @@ def test_the_course_config_file_and_the_flags_agree():
         section, trait = name.split(".")
         assert trait in from_file[section], f"course/nbgrader_config.py does not set {name}"
         assert _plain(from_file[section][trait]) == _plain(value), name
+        if section in SERVER_ONLY_SECTIONS:  # the formgrader's, read by the Jupyter server from the file alone
+            assert name not in from_flags, name
+            continue
         flag = from_flags[name]
         if isinstance(value, list) and not isinstance(flag, list):  # a one-item list is one flag
             flag = [flag]
         assert _plain(flag) == _plain(value), name
-    assert set(from_flags) == set(settings)
+    assert set(from_flags) == {name for name in settings if name.split(".")[0] not in SERVER_ONLY_SECTIONS}
+    # the pages: feedback through coursekit's exporter, both with MathJax that stays on the machine
+    assert settings["GenerateFeedback.exporter_class"] == "coursekit.course.feedback.FeedbackExporter"
+    assert not settings["FeedbackExporter.mathjax_url"].startswith(("http:", "https:", "//"))
+    assert settings["HTMLExporter.mathjax_url"].startswith("/static/jupyter_server_mathjax/")
 
 
 def test_a_course_configured_for_stock_nbgrader_gets_every_setting_as_a_flag(tmp_path):

@@ -205,28 +205,63 @@ def test_autograde_uses_the_computed_limit_unless_told(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------- 6. hidden test text in feedback
-def test_feedback_redacts_hidden_test_text_from_every_output():
+def _with_hidden_test():
     nb = _release()
-    tests = [c for c in nb.cells if cells.is_test(c)]
-    test = tests[0]
+    test = next(c for c in nb.cells if cells.is_test(c))
     hidden = ("### BEGIN HIDDEN TESTS\nfrom coursekit.grading import answer\n"
               "assert secret_function(12345) == 67890, 'the hidden expectation'\n### END HIDDEN TESTS\n")
     test.source = test.source + "\n" + hidden
+    return nb, test, hidden
+
+
+def test_feedback_withholds_every_kernel_output_once_hidden_tests_have_run():
+    """Code in the kernel sees a hidden test's text once it runs and can copy it in any encoding (base64,
+    reversed, into an image): from that cell on feedback shows the grader's verdicts only."""
+    import base64
+
+    from coursekit.course.verdicts import VERDICT_KEY
+
+    nb, test, hidden = _with_hidden_test()
+    at = nb.cells.index(test)
+    encoded = [base64.b64encode(hidden.encode()).decode(), hidden[::-1], hidden.encode().hex()]
+    leak = nbformat.v4.new_code_cell("print(history)")
+    leak.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text) for text in encoded] + [
+        nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(hidden.encode()).decode(),
+                                                     "text/plain": "<Figure>"})]
+    nb.cells.append(leak)
+    judged = next(c for c in nb.cells[at + 1:] if cells.is_test(c))
+    judged.metadata[VERDICT_KEY] = True
+    judged.outputs = [nbformat.v4.new_output("stream", name="stdout", text="3 of 4 cases right\n")]
+    test.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="the " + "hidden expectation",
+                                           traceback=["x"])]
+    before = nbformat.v4.new_code_cell("print('my own work')")
+    before.outputs = [nbformat.v4.new_output("stream", name="stdout", text="my own work\n")]
+    nb.cells.insert(at, before)
+    nb, _ = feedback.HideTestCode().preprocess(nb, {})
+    text = json.dumps(nb)
+    for encoding in encoded:
+        assert encoding not in text
+    assert "secret_function" not in text and "hidden expectation" not in text
+    assert [o.get("text") for o in leak.outputs] == [feedback.OUTPUT_WITHHELD]
+    assert judged.outputs[0].text == "3 of 4 cases right\n"                   # the grader's verdict stays
+    assert [o.get("text") for o in before.outputs] == ["my own work\n"]      # before any hidden test: kept
+    error = next(o for o in test.outputs if o.output_type == "error")
+    assert error.ename == "AssertionError" and error.evalue == feedback.MESSAGE_WITHHELD
+
+
+def test_feedback_still_redacts_hidden_text_before_the_first_hidden_test():
+    nb, test, hidden = _with_hidden_test()
     leak = nbformat.v4.new_code_cell("print(recorded)")
     leak.outputs = [
         nbformat.v4.new_output("stream", name="stdout", text="recorded:\n" + hidden),
-        nbformat.v4.new_output("stream", name="stdout", text="    assert secret_function(12345) == 67890, "
-                                                             "'the hidden expectation'\n"),
         nbformat.v4.new_output("execute_result", data={"text/plain": "from coursekit.grading import answer"},
                                execution_count=3),
         nbformat.v4.new_output("error", ename="X", evalue="assert secret_function(12345) == 67890, 'the hidden "
                                "expectation'", traceback=["x"]),
     ]
-    nb.cells.append(leak)
+    nb.cells.insert(nb.cells.index(test), leak)
     nb, _ = feedback.HideTestCode().preprocess(nb, {})
-    text = json.dumps(nb)
-    assert "secret_function" not in text and "hidden expectation" not in text
-    assert "from coursekit.grading import answer" not in json.dumps(leak.outputs)
+    assert "secret_function" not in json.dumps(nb) and "hidden expectation" not in json.dumps(nb)
     assert feedback.REDACTED in json.dumps(leak.outputs)
     assert "recorded:" in leak.outputs[0].text        # the rest of the output stays
 
@@ -303,6 +338,55 @@ def test_excluded_packages_cannot_be_imported_in_the_sandbox(tmp_path):
         assert {m for m, there in found.items() if not there} == absent, found
 
 
+def test_the_kernel_sees_an_allow_list_of_packages_only(tmp_path):
+    """Installed but not allowed is not importable: a library that happens to implement a graded operation (the
+    reference runtime of a model-exchange library, a signal-processing library) is simply absent."""
+    from coursekit.course import sandbox
+
+    if not sandbox.available():
+        pytest.skip("bubblewrap cannot sandbox here")
+    import importlib.util
+    import subprocess
+    import sys
+
+    from coursekit.course.package_view import build_view
+
+    installed = [m for m in ("onnx", "scipy", "sklearn", "nbgrader", "pytest", "hypothesis")
+                 if importlib.util.find_spec(m) is not None]
+    assert installed, "nothing beyond the allow-list is installed here to prove anything with"
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    wanted = ["numpy", "matplotlib", "IPython", "ipykernel", "coursekit", "tqdm", "torch", *installed]
+    probe = ("import importlib.util, json\n"
+             f"print('REPORT', json.dumps({{m: importlib.util.find_spec(m) is not None for m in {wanted!r}}}))\n"
+             "import numpy, matplotlib.pyplot, coursekit.nn\nprint('IMPORTED')\n")
+    spec = sandbox.SandboxSpec(scratch=str(scratch), package_view=str(build_view({}, cache_root=tmp_path / "v")),
+                               torch=False, threads=1, packages=["numpy", "matplotlib", "tqdm"])
+    done = subprocess.run([sys.executable, "-m", "coursekit.course.sandbox", "run", "--spec", spec.to_json(),
+                           "--", sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    line = next((l for l in done.stdout.splitlines() if l.startswith("REPORT ")), None)
+    assert line, done.stderr[-2000:]
+    found = json.loads(line[len("REPORT "):])
+    assert {m for m, there in found.items() if not there} == {"torch", *installed}, found
+    assert "IMPORTED" in done.stdout, done.stderr[-2000:]
+
+
+def test_judge_modules_declare_their_kernels_packages(tmp_path):
+    from coursekit.course.judging import load_judges
+
+    (tmp_path / "judges").mkdir()
+    (tmp_path / "judges" / "a.py").write_text("KERNEL_PACKAGES = ['numpy']\n")
+    assert load_judges("a", tmp_path).kernel_packages == ["numpy"] and not load_judges("a", tmp_path).kernel_torch
+    (tmp_path / "judges" / "b.py").write_text("KERNEL_TORCH = False\n")
+    assert load_judges("b", tmp_path).kernel_packages == ["numpy", "matplotlib", "tqdm"]
+    (tmp_path / "judges" / "c.py").write_text("KERNEL_PACKAGES = 'numpy'\n")
+    with pytest.raises(ValueError, match="KERNEL_PACKAGES"):
+        load_judges("c", tmp_path)
+    for assignment in ("a1_conv_arithmetic", "a2_batchnorm", "a3_unet", "a4_vgg_transfer"):
+        module = load_judges(assignment, Path(__file__).resolve().parents[1] / "course")
+        assert module.kernel_packages is not None and "scipy" not in module.kernel_packages, assignment
+
+
 # --------------------------------------------------------------------------- 5. the size of one message
 def test_a_huge_message_is_dropped_at_the_socket_and_fails_its_cell(tmp_path, monkeypatch):
     import resource
@@ -353,3 +437,34 @@ def test_memory_of_the_kernels_process_tree_is_bounded_together(tmp_path, monkey
                                       "metadata": {}})
     for cell in out.cells:
         assert any(o.get("ename") == "KernelDied" for o in cell.outputs), cell.outputs
+
+
+# ------------------------------------------------------------- 9. CPU time of children nobody waited for
+def test_cpu_of_short_lived_children_that_nobody_waited_for_counts(tmp_path, monkeypatch):
+    """Work done in forked children that exit between two polls, with SIGCHLD ignored so they are never waited
+    for, is counted (the kernel's cgroup), so it cannot pass a cell's CPU limit."""
+    from coursekit.course.execute import ExecuteAndJudge, Limit
+    from coursekit.course.limits import CgroupAccount
+
+    probe = CgroupAccount.create("coursekit-probe-test")
+    if probe is None:
+        pytest.skip("no cgroup can be made here (not root, no delegated cgroup): CPU time is read from /proc")
+    probe.close()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "timeouts.json").write_text('{"default": 3}')
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import os, signal, time\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+        "for _ in range(120):\n    if os.fork() == 0:\n        t = time.process_time()\n"
+        "        while time.process_time() - t < 0.05:\n            pass\n        os._exit(0)\n    time.sleep(0.06)\n"
+        "print('done')"), nbformat.v4.new_code_cell("print('next')")]
+    executor = ExecuteAndJudge(timeout=120, interrupt_on_timeout=True, allow_errors=True, kernel_name="python3",
+                               course_directory=str(tmp_path), student_override="check", require_sandbox=False,
+                               timeouts_file=str(tmp_path / "timeouts.json"),
+                               extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    out, _ = executor.preprocess(nb, {"nbgrader": {"assignment": "", "notebook": "t", "student": "check"},
+                                      "metadata": {}})
+    first = executor._runs[0]
+    assert first.hits and first.hits[0] == Limit.CPU, (first, out.cells[0].outputs)
+    assert any(o.get("ename") == "CellTimeoutError" for o in out.cells[0].outputs)
+    assert [o.get("text") for o in out.cells[1].outputs] == ["next\n"]

@@ -91,12 +91,105 @@ def test_environment_yml_matches_pyproject():
             assert have[name] == spec, f"{name}: pyproject says {spec!r}, environment.yml {have[name]!r}"
 
 
-def test_doctor_reports_every_component():
+def _run_numpy_only(tmp_path, code, package_root=ROOT, with_metadata=False):
+    """Run code in an interpreter that sees numpy, and coursekit from package_root, and nothing else."""
+    site = _numpy_only_site(tmp_path)
+    if with_metadata:  # numpy's dist-info, so that importlib.metadata (coursekit doctor) finds its version
+        for entry in Path(numpy.__file__).parent.parent.glob("numpy-*.dist-info"):
+            os.symlink(entry, site / entry.name)
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": ""}
+    return subprocess.run([sys.executable, "-I", "-S", "-c",
+                           f"import sys; sys.path[:0] = [{str(site)!r}, {str(package_root)!r}]\n" + code],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+
+
+# module -> (the package it names first, the extra)
+NEEDS_EXTRAS = {"coursekit.models": ("torch", "torch"), "coursekit.data": ("torch", "torch"),
+                "coursekit.train": ("torch", "torch"), "coursekit.models.unet": ("torch", "torch"),
+                "coursekit.data.mnist": ("torch", "torch"), "coursekit.viz": ("matplotlib", "course"),
+                "coursekit.widgets": ("ipywidgets", "course")}
+IMPORT_PROBE = r"""
+import importlib, json, sys, traceback
+report = {}
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except ImportError as exc:
+        frames = traceback.extract_tb(exc.__traceback__)
+        report[name] = {"message": str(exc), "type": type(exc).__name__, "missing": exc.name,
+                        "not_found": isinstance(exc, ModuleNotFoundError),
+                        "files": [f.filename.split("coursekit")[-1] for f in frames if "coursekit" in f.filename]}
+    else:
+        report[name] = None
+print(json.dumps(report))
+"""
+
+
+def _import_report(tmp_path, package_root=ROOT):
+    result = _run_numpy_only(tmp_path, IMPORT_PROBE.replace("sys.argv[1:]", repr(list(NEEDS_EXTRAS))),
+                             package_root)
+    assert result.returncode == 0, result.stderr
+    return __import__("json").loads(result.stdout)
+
+
+def test_torch_and_matplotlib_modules_fail_on_import_with_one_line_naming_the_extra(tmp_path):
+    """In a clone, each module needing an extra names the editable install of this clone in one line, from the
+    top of the package (its __init__), as a ModuleNotFoundError (so pytest.importorskip still skips)."""
+    for name, info in _import_report(tmp_path).items():
+        package, extra = NEEDS_EXTRAS[name]
+        assert info is not None, f"{name} imported with numpy alone"
+        assert info["type"] == "MissingExtraError" and info["not_found"] and info["missing"] == package, info
+        assert "\n" not in info["message"]
+        assert info["message"] == (f"{name.rsplit('.', 1)[0] if name.count('.') > 1 else name} needs {package}"
+                                   + (" and matplotlib, which are" if name == "coursekit.widgets" else ", which is")
+                                   + f" not installed: pip install -e '{ROOT}[{extra}]'"), info["message"]
+        # raised at the top of the module that needs the extra, before any file deeper in imports the package
+        top = [f for f in info["files"] if not f.endswith("_extras.py")]
+        assert top and top[-1].endswith(("__init__.py", "viz.py", "widgets.py")), info["files"]
+
+
+def test_an_installed_package_names_the_extra_to_install_from_the_index(tmp_path):
+    """Installed from an index (no pyproject.toml beside the package), the fix is pip install 'coursekit[extra]'."""
+    import shutil
+
+    installed = tmp_path / "installed"
+    shutil.copytree(ROOT / "coursekit", installed / "coursekit", ignore=shutil.ignore_patterns("__pycache__"))
+    report = _import_report(tmp_path, installed)
+    assert report["coursekit.models"]["message"] == ("coursekit.models needs torch, which is not installed: "
+                                                     "pip install 'coursekit[torch]'")
+    assert report["coursekit.viz"]["message"].endswith("pip install 'coursekit[course]'")
+
+
+def test_numpy_only_modules_still_import(tmp_path):
+    code = ("import coursekit.metrics, coursekit.gradlab, coursekit.optimlab, coursekit.variants, "
+            "coursekit.exercises\nprint('ok')")
+    result = _run_numpy_only(tmp_path, code)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_doctor_with_numpy_alone_says_the_core_is_ready(tmp_path):
+    result = _run_numpy_only(tmp_path, "from coursekit.doctor import main; raise SystemExit(main())",
+                             with_metadata=True)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.search(r"^  ready    NumPy core: coursekit.nn", out, re.M), out
+    assert re.search(r"^  missing  PyTorch side: coursekit.models, .data, .train", out, re.M), out
+    assert re.search(r"^\s+not installed: torch, tqdm", out, re.M), out
+    assert f"fix: pip install -e '{ROOT}[torch]'" in out or "fix: pip install -e '.[torch]'" in out
+    assert re.search(r"^  missing  Lectures in JupyterLab", out, re.M)
+    assert "The NumPy core is ready." in out.splitlines()[-1]
+    assert "MISSING" not in out and len(out.splitlines()) < 30     # one short block per part, no wall of lines
+
+
+def test_doctor_reports_every_part():
     result = subprocess.run([sys.executable, "-m", "coursekit.cli", "doctor"], capture_output=True, text=True,
                             cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    for item in ("python", "numpy", "torch", "CUDA", "jupyterlab", "nbgrader", "ipywidgets", "widget extension"):
-        assert re.search(rf"^\s+(ok|MISSING)\s+{re.escape(item)}\b", result.stdout, re.M), item
+    for part in ("NumPy core", "PyTorch side", "Lectures in JupyterLab", "Assignments and grading",
+                 "Thread settings", "Course website", "Test suite"):
+        assert re.search(rf"^  (ready|missing)\s+{re.escape(part)}: ", result.stdout, re.M), part
+    if "torch" in sys.modules or __import__("importlib").util.find_spec("torch"):
+        assert "CUDA: " in result.stdout
 
 
 def test_doctor_says_how_to_fix_a_missing_package(monkeypatch, capsys):
@@ -104,9 +197,11 @@ def test_doctor_says_how_to_fix_a_missing_package(monkeypatch, capsys):
 
     real = doctor._version
     monkeypatch.setattr(doctor, "_version", lambda dist: None if dist == "nbgrader" else real(dist))
+    monkeypatch.chdir(ROOT)
     doctor.main()
     out = capsys.readouterr().out
-    assert re.search(r"MISSING nbgrader .*\n\s+fix: pip install 'coursekit\[course\]'", out)
+    assert re.search(r"missing  Assignments and grading: .*\n\s+not installed: nbgrader\n"
+                     r"\s+fix: pip install -e '\.\[course\]'", out), out
 
 
 def test_console_script_is_declared():

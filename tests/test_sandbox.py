@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.course import sandbox
+# the grader's environment: Jupyter's kernel machinery (the course extra) and torch, through which it builds the
+# kernel's package view (coursekit.data filters the MNIST copy); a numpy-only environment skips these tests
+pytest.importorskip("jupyter_client")
+pytest.importorskip("torch")
+
+from coursekit.course import sandbox  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_bwrap = pytest.mark.skipif(not sandbox.available(), reason="bubblewrap cannot sandbox here")
@@ -214,3 +219,63 @@ def test_the_grader_judges_and_the_kernel_only_answers(tmp_path):
     from nbgrader.utils import determine_grade
 
     assert determine_grade(nb.cells[1]) == (3.0, 4.0)
+
+
+TWO_TESTS = '''
+from coursekit.course.judging import Verdict, hidden_test
+
+KERNEL_TORCH = False
+
+
+def _judge_all_true(answers, records):
+    ok = all(a is True for a in answers)
+    return Verdict(1.0 if ok else 0.0, f"answers {answers}")
+
+
+@hidden_test("t-first")
+def first(rng):
+    return [{}], _judge_all_true
+
+
+@hidden_test("t-second")
+def second(rng):
+    return [{}], _judge_all_true
+'''
+
+
+@needs_bwrap
+def test_hidden_regions_keep_their_helpers_out_of_the_students_namespace(tmp_path):
+    """A helper a hidden test defines serves the hidden tests after it, but no student cell finds it among its
+    globals; and an answer a later cell writes for an earlier test never counts (sealed when that test ended)."""
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbgrader")
+    from coursekit.course.execute import ExecuteAndJudge
+
+    (tmp_path / "judges").mkdir()
+    (tmp_path / "judges" / "t2.py").write_text(TWO_TESTS)
+
+    def test_cell(grade_id, source):
+        cell = nbformat.v4.new_code_cell(f"### BEGIN HIDDEN TESTS\n{source}### END HIDDEN TESTS\n")
+        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1,
+                                     "grade_id": grade_id}
+        return cell
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("from coursekit import grading\nimport os\nfrom pathlib import Path"),
+        test_cell("t-first", "def grading_helper():\n    return True\ngrading.answer('t-first', lambda c: "
+                             "grading_helper())\n"),
+        nbformat.v4.new_code_cell(
+            "print('helper visible:', 'grading_helper' in globals())\n"
+            "late = Path(os.environ['COURSEKIT_GRADING_DIR']) / 'answers' / 't-first'\n"
+            "late.mkdir(parents=True, exist_ok=True)\n"
+            "(late / '0.npz').write_bytes(grading.encode_value({'value': False}))\n"),
+        test_cell("t-second", "grading.answer('t-second', lambda c: grading_helper())\n"),
+    ]
+    executor = ExecuteAndJudge(timeout=300, kernel_name="python3", course_directory=str(tmp_path),
+                               student_override="ann", allow_errors=True)
+    nb, _ = executor.preprocess(nb, {"nbgrader": {"assignment": "t2", "notebook": "t2", "student": "ann"},
+                                     "metadata": {}})
+    assert "helper visible: False" in "".join(o.get("text", "") for o in nb.cells[2].outputs)
+    assert nb.cells[1].outputs[0].text.startswith("answers [True]")   # the late False never counted
+    assert nb.cells[3].outputs[0].text.startswith("answers [True]")   # the helper served the later test

@@ -121,3 +121,50 @@ def test_roi_pool_by_hand():
     assert pooled[1, 0].tolist() == [[44, 47], [60, 63]]
     with pytest.raises(ValueError, match="outside the feature map"):
         variants.roi_max_pool(fmap, [[0, 0, 8, 3]], 2)
+
+
+def test_grating_response_is_the_strongest_answer_over_every_phase():
+    kernel = rng.standard_normal((5, 3))
+    theta, f = np.deg2rad([0.0, 30.0, 95.0, 170.0]), 1.3
+    y, x = np.mgrid[:5, :3] - np.array([2.0, 1.0])[:, None, None]
+    phases = np.linspace(0, 2 * np.pi, 3601)
+    for t, got in zip(theta, variants.grating_response(kernel, theta, f)):
+        # the filter laid on gratings of every phase, by brute force
+        answers = [np.sum(kernel * np.cos(f * (x * np.cos(t) + y * np.sin(t)) + p)) for p in phases]
+        assert abs(got - max(answers)) < 1e-5
+    assert variants.grating_response(kernel, np.zeros((2, 3)), f).shape == (2, 3)
+    with pytest.raises(ValueError, match="f must be"):
+        variants.grating_response(kernel, 0.0, 0.0)
+
+
+def test_a_gabor_filter_prefers_its_own_orientation_and_is_selective():
+    theta = np.deg2rad(np.arange(0, 180, 15))
+    for tau in np.deg2rad([0, 45, 90, 135]):
+        r = variants.grating_response(variants.gabor_kernel(15, tau=tau, f=0.8, beta_x=0.03, beta_y=0.03), theta, 0.8)
+        assert np.isclose(theta[r.argmax()], tau)
+        assert variants.orientation_selectivity(r, theta) > 0.7
+
+
+def test_orientation_selectivity_of_flat_and_single_orientation_tuning():
+    theta = np.deg2rad(np.arange(0, 180, 15))
+    assert variants.orientation_selectivity(np.ones(12), theta) < 1e-12
+    one = np.zeros(12)
+    one[4] = 2.0
+    assert np.isclose(variants.orientation_selectivity(one, theta), 1.0)
+    # theta and theta + 180 degrees are the same orientation: two opposite peaks are as selective as one
+    assert np.isclose(variants.orientation_selectivity([1.0, 1.0], np.deg2rad([10.0, 190.0])), 1.0)
+    assert variants.orientation_selectivity(np.stack([np.ones(12), one]), theta).shape == (2,)
+    with pytest.raises(ValueError, match="non-negative"):
+        variants.orientation_selectivity(-one, theta)
+
+
+def test_alexnets_lrn_is_torchs_with_alpha_times_the_window():
+    # AlexNet's formula (no division of alpha by n) written out, against torch with alpha * n
+    x = rng.standard_normal((2, 7, 3, 4)) * 20
+    n, k, alpha, beta = 5, 2.0, 1e-4, 0.75
+    sq = np.pad(x ** 2, ((0, 0), (2, 2), (0, 0), (0, 0)))
+    alexnet = x / (k + alpha * sum(sq[:, i:i + 7] for i in range(n))) ** beta
+    torch_lrn = TF.local_response_norm(torch.from_numpy(x), n, alpha * n, beta, k).numpy()
+    np.testing.assert_allclose(alexnet, torch_lrn, rtol=1e-12)
+    np.testing.assert_allclose(alexnet, variants.local_response_norm(x, n, alpha * n, beta, k), rtol=1e-12)
+    assert not np.allclose(alexnet, variants.local_response_norm(x, n, alpha, beta, k), rtol=1e-3)

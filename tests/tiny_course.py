@@ -14,7 +14,10 @@ import sqlite3
 import warnings
 from pathlib import Path
 
-import nbformat
+import pytest
+
+# the grading tests need the course extra; in a numpy-only environment the test modules using this one skip
+nbformat = pytest.importorskip("nbformat")
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "tiny"

@@ -33,6 +33,8 @@ KERNEL_HIDES = {
     "coursekit.variants": ["conv_matrix", "depthwise_conv2d", "causal_conv1d"],
 }
 KERNEL_TORCH = False  # the assignment is NumPy only
+# what the kernel may import (with ipykernel, coursekit and what they need); nothing else installed is there
+KERNEL_PACKAGES = ["numpy", "matplotlib", "tqdm"]
 # libraries that would do the graded work for the student (scipy.signal.correlate for the naive convolution,
 # scikit-image's local thresholds for the segmentation): absent from the kernel, like torch in a NumPy assignment
 KERNEL_EXCLUDES = ["scipy", "skimage", "sklearn"]

@@ -32,6 +32,8 @@ KERNEL_HIDES = {
     "coursekit.variants": ["group_norm"],
 }
 KERNEL_TORCH = False  # the assignment is NumPy only (coursekit.nn included)
+# what the kernel may import (with ipykernel, coursekit and what they need); nothing else installed is there
+KERNEL_PACKAGES = ["numpy", "matplotlib", "tqdm"]
 # libraries that would do the graded work for the student (scipy.signal.correlate for the naive convolution,
 # scikit-image's local thresholds for the segmentation): absent from the kernel, like torch in a NumPy assignment
 KERNEL_EXCLUDES = ["scipy", "skimage", "sklearn"]

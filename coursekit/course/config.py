@@ -9,6 +9,11 @@ nbgrader gets coursekit's grading in two ways, and both come from ``GradingConfi
 
 ``tests/test_grading_config.py`` loads the course's config file and parses the flags and checks that they agree.
 
+The pages the grader renders read their maths offline (``mathjax.py``): feedback through ``FeedbackExporter`` with
+MathJax copied beside each page (``FeedbackExporter.*``, also flags of generate_feedback), the formgrader's grading
+view through nbgrader's ``HTMLExporter`` with MathJax from the Jupyter server (``HTMLExporter.*``, from the config
+file only: the formgrader runs in the server, not as a command that takes flags).
+
 Environment variables cross only into processes that have no configuration of their own, and each is read in one
 place: ``environment_overrides`` reads the instructor's COURSEKIT_* limits once, in the pipeline's process, and the
 pipeline passes them on as flags; inside the kernel only ``COURSEKIT_GRADING_DIR`` exists
@@ -17,12 +22,15 @@ pipeline passes them on as flags; inside the kernel only ``COURSEKIT_GRADING_DIR
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["COURSE_DIR", "GradingConfig", "environment_overrides", "ENVIRONMENT", "PREPROCESSORS",
-           "RESTORED_CELL_NOTICE"]
+from .mathjax import FEEDBACK_URL, SERVER_PATH
+
+__all__ = ["COURSE_DIR", "GradingConfig", "environment_overrides", "page_settings", "ENVIRONMENT", "PREPROCESSORS",
+           "SERVER_ONLY_SECTIONS", "RESTORED_CELL_NOTICE"]
 
 # coursekit's own course folder (nbgrader's course directory) in a clone of the repository
 COURSE_DIR = Path(__file__).resolve().parents[2] / "course"
@@ -47,6 +55,40 @@ PREPROCESSORS = {
         "nbgrader.preprocessors.GetGrades", _PLUGINS + "feedback.HideTestCode",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"],
 }
+
+# coursekit's page templates (templates/coursekit_feedback, templates/coursekit_formgrade, both built on nbgrader's)
+TEMPLATES = Path(__file__).resolve().with_name("templates")
+# settings the Jupyter server's formgrader reads from the config file; no command takes them as flags
+SERVER_ONLY_SECTIONS = ("HTMLExporter",)
+
+
+def _nbgrader_templates() -> tuple[str, str]:
+    """nbgrader's formgrader templates (feedback/, formgrade/ and their macros) and the bootstrap CSS the feedback
+    template inlines, found without importing nbgrader."""
+    spec = importlib.util.find_spec("nbgrader")
+    formgrader = Path(spec.origin if spec and spec.origin else "nbgrader").parent / "server_extensions" / "formgrader"
+    return (str(formgrader / "templates"),
+            str(formgrader / "static" / "node_modules" / "bootstrap" / "dist" / "css"))
+
+
+def page_settings() -> dict[str, object]:
+    """The exporters' settings: nbgrader's feedback and grading-view templates with MathJax that never leaves the
+    machine (a copy beside each feedback page; the Jupyter server's for the formgrader) and verdicts that wrap."""
+    nbgrader_templates, bootstrap_css = _nbgrader_templates()
+    ours = str(TEMPLATES)
+    return {
+        "GenerateFeedback.exporter_class": "coursekit.course.feedback.FeedbackExporter",
+        "FeedbackExporter.template_name": "coursekit_feedback",
+        "FeedbackExporter.extra_template_basedirs": [ours, nbgrader_templates],
+        "FeedbackExporter.extra_template_paths": [ours, nbgrader_templates, bootstrap_css],
+        "FeedbackExporter.mathjax_url": FEEDBACK_URL,
+        # the formgrader's exporter is nbgrader's own HTMLExporter; FeedbackExporter's settings above take
+        # precedence over these for feedback (a subclass's section wins)
+        "HTMLExporter.template_name": "coursekit_formgrade",
+        "HTMLExporter.extra_template_basedirs": [ours, nbgrader_templates],
+        "HTMLExporter.extra_template_paths": [ours, nbgrader_templates],
+        "HTMLExporter.mathjax_url": SERVER_PATH,
+    }
 
 # The instructor's overrides of the kernel's limits: variable -> the ExecuteAndJudge setting it sets.
 ENVIRONMENT = {
@@ -118,6 +160,7 @@ class GradingConfig:
             "ExecuteAndJudge.extra_arguments": ["--HistoryManager.hist_file=:memory:"],
             "ExecuteAndJudge.edited_test_scores_zero": bool(self.edited_test_scores_zero),
         })
+        found.update(page_settings())
         for trait, value in self.overrides.items():
             found[f"ExecuteAndJudge.{trait}"] = value
         return found
@@ -131,7 +174,7 @@ class GradingConfig:
     def arguments(self, command: str) -> list[str]:
         """The same settings as nbgrader command-line flags, for the settings that command uses."""
         sections = {"autograde": ("Autograde", "NormaliseNotebook", "OverwriteCells", "ExecuteAndJudge"),
-                    "generate_feedback": ("GenerateFeedback",)}.get(command, ())
+                    "generate_feedback": ("GenerateFeedback", "FeedbackExporter")}.get(command, ())
         flags = []
         for name, value in self.settings().items():
             if name.split(".")[0] not in sections:

@@ -137,9 +137,11 @@ def grade_submission(root: str, student: str, assignment: str, snapshot: str, ti
     with tempfile.TemporaryDirectory(prefix="coursekit-task-") as tmp:
         tmp = Path(tmp)
         try:
-            from .sandbox import sandbox_kernel_manager
+            from .config import environment_overrides
+            from .kernel_manager import sandbox_kernel_manager
 
-            sandbox_kernel_manager(require=True)
+            # as Course.autograde does: refused without bubblewrap unless the client said --no-sandbox (above)
+            sandbox_kernel_manager(require=environment_overrides().get("require_sandbox", True))
         except Exception as exc:  # noqa: BLE001 - SandboxUnavailable and its causes: this worker cannot grade
             result = GradingResult(student, assignment, time.perf_counter() - start, False,
                                    f"worker {worker}: {exc}", worker)

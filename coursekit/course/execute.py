@@ -40,6 +40,7 @@ from .cells import HIDDEN_REGION, is_test, nbgrader_meta, without_hidden_tests
 from .config import COURSE_DIR
 from .kernel_manager import MAX_MESSAGE_BYTES
 from .limits import (
+    CgroupAccount,
     cell_seconds,
     folder_bytes,
     load_timeouts,
@@ -50,7 +51,7 @@ from .limits import (
 from .normalise import EDITED_KEY, kernel_problem
 from .passive import make_passive
 from .sandbox import Limits
-from .verdicts import EDIT_REPORTED_KEY, edit_note, edited_zero_output, verdict_outputs
+from .verdicts import EDIT_REPORTED_KEY, VERDICT_KEY, edit_note, edited_zero_output, verdict_outputs
 
 __all__ = ["ExecuteAndJudge", "CellRun", "Limit", "RUN_RECORDS"]
 
@@ -95,10 +96,13 @@ class CellRun:
     interrupted_at: float | None = None
     cpu_start: float | None = None
 
-    def account(self, pid) -> None:
-        """Bring cpu_used up to date from the kernel's process tree."""
-        if pid is not None and self.cpu_start is not None:
-            self.cpu_used = max(self.cpu_used, tree_cpu_seconds(pid) - self.cpu_start)
+    def account(self, cpu_seconds) -> None:
+        """Bring cpu_used up to date; cpu_seconds() reads the kernel's total so far."""
+        if self.cpu_start is not None:
+            try:
+                self.cpu_used = max(self.cpu_used, cpu_seconds() - self.cpu_start)
+            except OSError:
+                pass
 
     def hit(self, limit: Limit) -> bool:
         """Record that the cell ran into limit; False if it had already."""
@@ -249,6 +253,26 @@ class ExecuteAndJudge(_Execute):
         process = getattr(provisioner, "process", None)
         return getattr(process, "pid", None)
 
+    def _cpu_seconds(self) -> float:
+        """CPU seconds the kernel and everything it ever started have used: its cgroup's count where it has one,
+        else the live process tree's from /proc (which misses children that exit between two polls)."""
+        account = getattr(self, "_cgroup", None)
+        if account is not None:
+            if not getattr(self, "_cgroup_joined", False):
+                self._cgroup_joined = True
+                if not self.km_sandboxed and (pid := self._kernel_pid()) is not None:
+                    try:  # without the sandbox the wrapper did not put the kernel in; from here on it is
+                        account.add(pid)
+                    except OSError:
+                        pass
+            return account.cpu_seconds()
+        pid = self._kernel_pid()
+        return tree_cpu_seconds(pid) if pid is not None else 0.0
+
+    @property
+    def km_sandboxed(self) -> bool:
+        return bool(getattr(self.kernel_manager_class, "sandboxed", False))
+
     async def _interrupt(self) -> None:
         try:
             await self.km.interrupt_kernel()
@@ -264,11 +288,11 @@ class ExecuteAndJudge(_Execute):
         pid = self._kernel_pid()
         if pid is None:
             return
-        run.cpu_start = tree_cpu_seconds(pid)
+        run.cpu_start = self._cpu_seconds()
         self._dropped_channels()  # disconnections from before this cell are not its doing
         while True:
             await asyncio.sleep(0.25)
-            run.account(pid)
+            run.account(self._cpu_seconds)
             lost = self._dropped_channels()
             if lost and not await self._alive():
                 lost = []  # a kernel that died drops its connections too: nbclient reports that one
@@ -372,7 +396,7 @@ class ExecuteAndJudge(_Execute):
             if judged:
                 cell.source = source
                 self._seal_cell(run)  # before anything else can run: what is written afterwards never counts
-            run.account(self._kernel_pid())
+            run.account(self._cpu_seconds)
             run.wall_seconds = time.monotonic() - started
             await self._after_cell(cell, run)
 
@@ -444,6 +468,8 @@ class ExecuteAndJudge(_Execute):
         student = self.student_override or info.get("student", "") or "student"
         if (problem := kernel_problem(nb)) is not None:
             raise ValueError(f"{assignment}/{info.get('notebook', '')}: {problem}")
+        for cell in nb.cells:  # only this run's verdicts carry the mark
+            cell.get("metadata", {}).pop(VERDICT_KEY, None)
         self._runs: list[CellRun] = []
         self._scratch = make_scratch()
         started = time.monotonic()
@@ -456,8 +482,15 @@ class ExecuteAndJudge(_Execute):
             notebook_copy.write_text(nbformat.writes(without_hidden_tests(nb)))
             from ..threads import usable_cores
 
+            self._cgroup, self._cgroup_joined = CgroupAccount.create(f"coursekit-{self._scratch.name}"), False
+            if self._cgroup is None and not getattr(ExecuteAndJudge, "_warned_cgroup", False):
+                ExecuteAndJudge._warned_cgroup = True
+                self.log.warning("No cgroup could be made for the kernel: CPU time is read from /proc, which misses "
+                                 "short-lived children (run as root, or with a delegated cgroup, to close that)")
             spec = SandboxSpec(scratch=str(self._scratch), package_view=str(build_view(module.kernel_hides)),
+                               cgroup_procs=str(self._cgroup.procs_file) if self._cgroup else None,
                                torch=module.kernel_torch, excludes=list(module.kernel_excludes),
+                               packages=module.kernel_packages if module.path is not None else None,
                                threads=max(1, usable_cores() // max(1, self.kernels_side_by_side)),
                                limits=asdict(self.sandbox_limits()))
             manager = sandbox_kernel_manager(require=self.require_sandbox, max_message_bytes=self.max_message_bytes)
@@ -476,6 +509,9 @@ class ExecuteAndJudge(_Execute):
             self._judge(nb, judged)
             make_passive(nb)  # the autograded notebook is rendered in the instructor's browser
         finally:
+            if getattr(self, "_cgroup", None) is not None:
+                self._cgroup.close()  # and whatever the kernel left running dies with it
+                self._cgroup = None
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
         self.write_run_record(info, student, time.monotonic() - started)
@@ -532,6 +568,7 @@ class ExecuteAndJudge(_Execute):
             edited = bool(cell.metadata.pop(EDITED_KEY, False))
             cell.outputs = verdict_outputs(verdict, float(nbgrader_meta(cell).get("points", 0)), edited,
                                            self.edited_test_scores_zero)
+            cell.metadata[VERDICT_KEY] = True  # its outputs are the grader's: feedback may show them
             if edited:
                 cell.metadata[EDIT_REPORTED_KEY] = True
         for cell in nb.cells:  # unjudged test cells that were edited: the note goes into their output

@@ -23,7 +23,10 @@ answers are read back and handed to the judge, which holds the expected values a
 
 What the kernel can import: ``KERNEL_HIDES`` replaces the listed names of coursekit by stubs
 (``coursekit.course.package_view``); ``KERNEL_TORCH = False`` leaves PyTorch out of the kernel's site-packages;
-``KERNEL_EXCLUDES`` (default: nothing) leaves out further packages (``coursekit.course.kernel_packages``).
+``KERNEL_PACKAGES`` is the allow-list: the kernel's site-packages hold these, ipykernel and coursekit, and what they
+require, and nothing else (default: numpy, matplotlib, tqdm, plus torch unless ``KERNEL_TORCH = False``); anything
+else installed in the environment (scipy, scikit-learn, onnx, ...) is absent. ``KERNEL_EXCLUDES`` (default: nothing)
+takes packages out of that (``coursekit.course.kernel_packages``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ __all__ = ["hidden_test", "check", "Verdict", "Raised", "Missing", "compare", "u
            "score_parts", "NOT_RUN", "JudgeModule", "load_judges", "judges_dir", "CellAnswers", "call_judge"]
 
 _HIDDEN_TEST_ATTRIBUTE = "__coursekit_hidden_test__"
+DEFAULT_KERNEL_PACKAGES = ("numpy", "matplotlib", "tqdm")
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,7 @@ class JudgeModule:
     kernel_hides: dict = field(default_factory=dict)
     kernel_torch: bool = True
     kernel_excludes: list = field(default_factory=list)
+    kernel_packages: list | None = None            # the allow-list; None: every installed package
 
     @property
     def checks(self) -> dict:  # the name used before
@@ -238,5 +243,15 @@ def load_judges(assignment: str, course_dir: Path) -> JudgeModule:
     essential = sorted(e for e in excludes if normalise_name(e) in KERNEL_ESSENTIALS)
     if essential:
         raise ValueError(f"{path}: KERNEL_EXCLUDES names packages the kernel needs: {', '.join(essential)}")
-    return JudgeModule(assignment, path, found, {k: list(v) for k, v in hides.items()},
-                       bool(getattr(module, "KERNEL_TORCH", True)), [str(e).strip() for e in excludes])
+    torch = bool(getattr(module, "KERNEL_TORCH", True))
+    packages = getattr(module, "KERNEL_PACKAGES", None)
+    if packages is None:
+        # a judge module that names none: numpy, plots, progress bars, and torch where the assignment allows it
+        packages = list(DEFAULT_KERNEL_PACKAGES) + (["torch"] if torch else [])
+    if isinstance(packages, str) or not isinstance(packages, (list, tuple)) or not all(
+            isinstance(p, str) and p.strip() for p in packages):
+        raise ValueError(f"{path}: KERNEL_PACKAGES must be a list of package names")
+    packages = [p.strip() for p in packages]
+    torch = torch and any(normalise_name(p) == "torch" for p in packages)
+    return JudgeModule(assignment, path, found, {k: list(v) for k, v in hides.items()}, torch,
+                       [str(e).strip() for e in excludes], packages)

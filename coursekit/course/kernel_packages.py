@@ -85,3 +85,78 @@ def site_packages_folders() -> list[Path]:
         folders.add((base / "site-packages").resolve())
     return sorted(folders)
 
+
+
+# ------------------------------------------------------------------------------------------ the allow-list
+# what every kernel needs to be a Jupyter kernel at all; an assignment's KERNEL_PACKAGES adds to it
+KERNEL_BASE = ("ipykernel", "coursekit")
+
+
+def _requirement_name(requirement: str) -> str | None:
+    """The distribution a requirement line names, or None when its marker excludes it here (extras, other
+    platforms and Pythons)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        parsed = Requirement(requirement)
+    except InvalidRequirement:
+        return None
+    if parsed.marker is not None and not parsed.marker.evaluate({"extra": ""}):
+        return None
+    return normalise_name(parsed.name)
+
+
+def _distributions_by_name(site_packages: Path) -> dict:
+    import importlib.metadata as metadata
+
+    found = {}
+    for dist in metadata.distributions(path=[str(site_packages)]):
+        name = dist.metadata.get("Name")
+        if name:
+            found.setdefault(normalise_name(name), dist)
+    return found
+
+
+def allowed_distributions(site_packages: Path, packages) -> set[str]:
+    """The distributions a kernel may import from: those named (by import or distribution name) in packages plus
+    KERNEL_BASE, and everything they require, recursively (their installed metadata says what)."""
+    import importlib.metadata as metadata
+
+    by_name = _distributions_by_name(site_packages)
+    providers = {}
+    try:
+        for top, dists in metadata.packages_distributions().items():
+            providers[normalise_name(top)] = [normalise_name(d) for d in dists]
+    except Exception:  # noqa: BLE001 - a broken RECORD somewhere: names must then be distribution names
+        pass
+    wanted = []
+    for name in [*KERNEL_BASE, *packages]:
+        key = normalise_name(name)
+        wanted += [key] if key in by_name else providers.get(key, [])
+    allowed: set[str] = set()
+    while wanted:
+        name = wanted.pop()
+        if name in allowed or name not in by_name:
+            continue
+        allowed.add(name)
+        for requirement in by_name[name].requires or []:
+            required = _requirement_name(requirement)
+            if required and required not in allowed:
+                wanted.append(required)
+    return allowed
+
+
+def allowed_entries(site_packages: Path, packages) -> set[str]:
+    """The entries of site_packages a kernel may see under an allow-list: every top-level file and folder that an
+    allowed distribution installed (its RECORD: packages, modules, .libs folders, .pth files and its own metadata).
+    Whatever no allowed distribution installed is absent."""
+    by_name = _distributions_by_name(site_packages)
+    entries = set(os.listdir(site_packages))
+    kept = set()
+    for name in allowed_distributions(site_packages, packages):
+        dist = by_name[name]
+        info = Path(getattr(dist, "_path", ""))
+        if info.parent == site_packages:
+            kept.add(info.name)
+        kept |= {t for t in _distribution_tops(info) if t in entries and t != "__pycache__"}
+    return kept

@@ -4,8 +4,11 @@ nbgrader's own handler runs nbgrader's validator: a plain kernel, without course
 normalisation against the release, so its verdict could differ from the grade. This Jupyter server extension
 takes over the same URL (`POST /assignments/validate`, and `GET /nbgrader_version` that the button asks first),
 runs `coursekit check NOTEBOOK` in a subprocess (the same command a student types, so the same sandbox and time
-limits) and answers in the format nbgrader's button renders: a success message when every visible test passes,
-otherwise one entry per failing cell with coursekit's verdict, the first one also listing the tests that pass.
+limits) and answers in the format nbgrader's button renders: nbgrader's success message when every visible test
+passes and no test cell was changed, otherwise one entry holding `coursekit check`'s own report, so the dialog
+says what the terminal says: its verdict line first (where nbgrader would show a cell's source), then one line per
+thing to do, never a cell's starter code. The entry carries a marker (``REPORT_CLASS``) by which coursekit's lab
+extension hides nbgrader's "The following cell failed:" heading above it.
 
 Enabled by jupyter_server_config.py in the repository root (which `make lab` passes with --config), where
 nbgrader's own validate_assignment extension is switched off.
@@ -20,52 +23,48 @@ import os
 import sys
 from pathlib import Path
 
-VERDICTS = ("pass", "FAIL", "TODO", "ERROR")
+VERDICTS = ("FAIL", "TODO", "ERROR")
+REPORT_CLASS = "coursekit-check-report"
+_HEAD = "coursekit check "
 
 
 def parse_report(output: str) -> dict | None:
-    """The verdict lines of `coursekit check`'s report, by grade id; None if the output has no report."""
-    if "visible tests:" not in output:
+    """`coursekit check`'s report: {"summary": the verdict line, "details": the lines after it, "problems": the
+    TODO/FAIL/ERROR lines, "changed": the changed or deleted cells}; None if the output holds no report."""
+    lines = output.splitlines()
+    head = next((i for i, line in enumerate(lines)
+                 if line.startswith(_HEAD) and line.rstrip().endswith(" from visible tests.")), None)
+    if head is None:
         return None
-    verdicts = []
-    for line in output.splitlines():
-        words = line.split()
-        if len(words) >= 2 and words[0] in VERDICTS:
-            verdicts.append({"verdict": words[0], "grade_id": words[1].rstrip(":"), "line": line.strip()})
-    summary = next(line.strip() for line in output.splitlines() if line.startswith("visible tests:"))
+    summary = lines[head][len(_HEAD):].split(": ", 1)[-1].strip()
+    details = [line for line in lines[head + 1:] if line.strip()]
+    problems = [line.strip() for line in details if line.startswith("  ") and line.split()[0] in VERDICTS]
     changed, in_changes = [], False
-    for line in output.splitlines():
-        if line.startswith("changed or deleted cells"):
+    for line in details:
+        if line.endswith("changed or deleted cells:"):
             in_changes = True
         elif in_changes and line.startswith("  "):
             changed.append(line.strip())
         else:
             in_changes = False
-    return {"verdicts": verdicts, "summary": summary, "changed": changed}
+    return {"summary": summary, "details": details, "problems": problems, "changed": changed,
+            "notebook": lines[head][len(_HEAD):].split(": ", 1)[0]}
 
 
-def nbgrader_result(output: str, returncode: int, notebook: dict | None) -> dict:
-    """What nbgrader's Validate button shows, built from `coursekit check`'s output."""
+def nbgrader_result(output: str, returncode: int) -> dict:
+    """What nbgrader's Validate button shows, built from `coursekit check`'s output: nbgrader's success when
+    nothing is left to do, else one entry whose "source" (shown first, as text) is the verdict line and whose
+    "error" (inserted as HTML, so escaped here) is the rest of the report, which names cells by their ids and never
+    quotes their code."""
     report = parse_report(output) if returncode == 0 else None
     if report is None:
         return {"success": False, "value": f"coursekit check failed (exit status {returncode}):\n{output}"}
-    problems = [v for v in report["verdicts"] if v["verdict"] != "pass"]
-    if not problems and not report["changed"]:
+    if not report["problems"] and not report["changed"]:
         return {"success": True, "value": {}}  # nbgrader shows "Success! Your notebook passes all the tests."
-    sources = {}
-    for cell in (notebook or {}).get("cells", []):
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id:
-            sources[grade_id] = "".join(cell.get("source", ""))
-    passed = [v["grade_id"] for v in report["verdicts"] if v["verdict"] == "pass"]
-    overview = (f"coursekit check: {report['summary']}\n"
-                f"passing: {', '.join(passed) if passed else 'none yet'}")
-    failed = [{"source": sources.get(v["grade_id"], v["grade_id"]), "error": html.escape(v["line"])}
-              for v in problems]
-    for line in report["changed"]:
-        failed.append({"source": line.split(" was changed")[0].split(" is missing")[0], "error": html.escape(line)})
-    failed[0]["error"] += html.escape("\n\n" + overview)
-    return {"success": True, "value": {"failed": failed}}
+    verdict = f"coursekit check {report['notebook']}: {report['summary']}"
+    details = html.escape("\n".join(report["details"]))
+    return {"success": True, "value": {"failed": [
+        {"source": verdict, "error": f'<span class="{REPORT_CLASS}"></span>{details}'}]}}
 
 
 async def run_check(path: Path) -> tuple[str, int]:
@@ -96,11 +95,7 @@ def _handlers():
                 raise web.HTTPError(403 if not target.is_relative_to(root) else 404, f"no notebook at {path}")
             output, returncode = await run_check(target)
             self.log.info("coursekit check %s: exit %s", path, returncode)
-            try:
-                notebook = json.loads(target.read_text())
-            except (OSError, ValueError):
-                notebook = None
-            self.finish(json.dumps(nbgrader_result(output, returncode, notebook)))
+            self.finish(json.dumps(nbgrader_result(output, returncode)))
 
     return [(r"/assignments/validate", CoursekitValidateHandler), (r"/nbgrader_version", NbGraderVersionHandler)]
 

@@ -24,6 +24,7 @@ from .release_history import RELEASE_HISTORY, load_release_history, release_from
 __all__ = ["EDITED_KEY", "RESTORED_CELL_NOTICE", "graded_copies", "kernel_problem", "release_differences",
            "normalise", "NormaliseNotebook"]
 
+GRADER_METADATA_PREFIX = "coursekit"  # cell metadata keys only the grader writes (EDITED_KEY, verdict marks, ...)
 EDITED_KEY = "coursekit_edited"
 
 
@@ -103,6 +104,9 @@ def normalise(nb, release, log=None, history: dict | None = None) -> list[str]:
         if log:
             log.warning(*args)
 
+    for cell in nb.cells:  # coursekit's marks are the grader's to set: none survives from a submission
+        for key in [k for k in cell.get("metadata", {}) if str(k).startswith(GRADER_METADATA_PREFIX)]:
+            del cell.metadata[key]
     released = {nbgrader_meta(c)["grade_id"]: c for c in release.cells if nbgrader_meta(c).get("grade_id")}
     chosen = graded_copies(nb, release)
     edited = []

@@ -11,12 +11,15 @@ import re
 
 from .cells import is_readonly
 
-__all__ = ["PASSIVE_MIMETYPES", "passive_markdown", "passive_outputs", "make_passive"]
+__all__ = ["PASSIVE_MIMETYPES", "passive_markdown", "passive_outputs", "make_passive", "image_sizes"]
 
 PASSIVE_MIMETYPES = ("text/plain", "image/png", "image/jpeg")
 _PASSIVE_OUTPUT_TYPES = ("stream", "error", "execute_result", "display_data")
 _ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
 _SCRIPT_SCHEME = re.compile(r"(?i)(j\s*a\s*v\s*a|v\s*b)\s*s\s*c\s*r\s*i\s*p\s*t\s*:|d\s*a\s*t\s*a\s*:\s*text/html")
+
+
+_REMOTE_IMAGE = re.compile(r"!\[(?![^\]\n]*\]\(\s*attachment:)")
 
 
 def passive_markdown(source: str) -> str:
@@ -31,6 +34,9 @@ def passive_markdown(source: str) -> str:
             break
         source = decoded
     source = _SCRIPT_SCHEME.sub(lambda m: "blocked-" + re.sub(r"\s+", "", m.group(0)).replace(":", "-"), source)
+    # an image the page would fetch from elsewhere (a tracking pixel, a request in the instructor's name) becomes a
+    # plain link; the cell's own attachments stay images
+    source = _REMOTE_IMAGE.sub("[", source)
     return _ENTITY.sub("&amp;", source).replace("<", "&lt;")
 
 
@@ -44,15 +50,49 @@ def passive_outputs(outputs) -> list:
         if kind in ("stream", "error"):
             kept.append(output)
             continue
-        data = {k: v for k, v in (output.get("data") or {}).items() if k in PASSIVE_MIMETYPES}
+        data = {k: v for k, v in (output.get("data") or {}).items() if k in PASSIVE_MIMETYPES
+                and (k == "text/plain" or is_base64(v))}
         if not data:
             if kind != "execute_result":
                 continue
             data = {"text/plain": "[coursekit: rich output removed by the grader]"}
         output["data"] = data
-        metadata = output.get("metadata") or {}
-        output["metadata"] = {k: v for k, v in metadata.items() if k in data and isinstance(v, dict)}
+        output["metadata"] = image_sizes(output.get("metadata"), data)
         kept.append(output)
+    return kept
+
+
+_BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
+_ATTACHMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+def is_base64(value) -> bool:
+    """An image's data as nbformat stores it: base64 text and nothing else (templates put it inside a quoted src)."""
+    if isinstance(value, list):
+        value = "".join(value)
+    return isinstance(value, str) and bool(_BASE64.match(value))
+
+
+def image_sizes(metadata, data) -> dict:
+    """Of an output's metadata, only what was validated: each image's width and height as positive whole numbers.
+
+    nbconvert's templates write them into the <img> tag unquoted (``width=...``), so anything else there (``1
+    onerror=...``) would become a live attribute in the instructor's browser; every other key (file names,
+    backgrounds, confinement) is dropped."""
+    kept = {}
+    for mimetype in ("image/png", "image/jpeg"):
+        sizes = (metadata or {}).get(mimetype) if mimetype in data else None
+        if not isinstance(sizes, dict):
+            continue
+        valid = {}
+        for key in ("width", "height"):
+            value = sizes.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if value == value and 0 < value < 100_000:
+                valid[key] = int(value)
+        if valid:
+            kept[mimetype] = valid
     return kept
 
 
@@ -71,8 +111,9 @@ def make_passive(nb) -> None:
         if "attachments" in cell:
             attachments = {}
             for name, bundle in (cell.attachments or {}).items():
-                bundle = {k: v for k, v in (bundle or {}).items() if k in ("image/png", "image/jpeg")}
-                if bundle:
+                bundle = {k: v for k, v in (bundle or {}).items() if k in ("image/png", "image/jpeg")
+                          and is_base64(v)}
+                if bundle and _ATTACHMENT_NAME.match(str(name)):
                     attachments[name] = bundle
             cell["attachments"] = attachments
         if is_readonly(cell):

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ class GradingResult:
     ok: bool
     detail: str = ""
     worker: int = 0
+    score: float | None = None       # what the gradebook holds once it was graded
+    max_score: float | None = None
 
 
 @dataclass
@@ -238,16 +241,26 @@ class Course:
             raise NbgraderError(f"the source directory {self.source_dir} does not exist")
         return sorted(p.name for p in self.source_dir.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
-    def release(self, assignment: str) -> Path:
+    def release(self, assignment: str, progress=print) -> Path:
         """Generate the student version of one assignment into the release directory, record it in the gradebook,
-        and add its test and read-only cells to the course's release history (``release_history.record_release``: a cell
-        equal to any released version is never taken for an edit). Returns the released folder."""
+        and add its test and read-only cells to the course's release history (``release_history.record_release``:
+        a cell equal to any released version is never taken for an edit). Returns the released folder.
+
+        A released notebook that differs from what the last release wrote (a student's work in assignments/) is
+        copied aside first (``release_guard``); ``progress`` is told where."""
+        from .release_guard import load_written, protect, record_written
         from .release_history import RELEASE_HISTORY, record_release
 
         self.check_kernels([assignment], released=False)
-        self.nbgrader("generate_assignment", assignment, "--create", "--force")
         released = self.release_dir / assignment
-        record_release(self.course / RELEASE_HISTORY, assignment, released)
+        history = self.course / RELEASE_HISTORY
+        guarded = protect(history, released, assignment)
+        self.nbgrader("generate_assignment", assignment, "--create", "--force")
+        for message in guarded.settle(released):
+            (progress or print)(f"   {message}")
+        earlier = load_written(history)  # record_release rewrites the history with its own keys only
+        record_release(history, assignment, released)
+        record_written(history, assignment, released, earlier)
         return released
 
     # ------------------------------------------------------------------------------------ the release's record
@@ -345,19 +358,24 @@ class Course:
                 shutil.copyfile(main_db, copy)
                 db_urls.append(f"sqlite:///{copy}")
 
-        queues = [pairs[k::jobs] for k in range(jobs)]
+        # one queue all workers draw from, the heaviest assignments first, so no worker idles at the end
+        order = sorted(range(len(pairs)), key=lambda i: -self._expected_cost(pairs[i][1]))
+        queue = [pairs[i] for i in order]
+        lock = threading.Lock()
         warn_if_oversubscribed(jobs, progress)
+        meter = Progress(len(pairs), progress)
 
         def run_queue(k):
             results = []
-            for student, assignment in queues[k]:
+            while True:
+                with lock:
+                    if not queue:
+                        return results
+                    student, assignment = queue.pop(0)
                 result = self.grade_one(student, assignment, work / f"submitted-{k}", db_urls[k], timeout=timeout,
                                         jobs=jobs, worker=k)
-                if progress:
-                    status = "graded" if result.ok else "FAILED"
-                    progress(f"   {status:<7} {assignment:<22} {student:<20} {result.seconds:6.1f} s")
+                meter.done(result)
                 results.append(result)
-            return results
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             per_worker = list(pool.map(run_queue, range(jobs)))
@@ -367,6 +385,19 @@ class Course:
         shutil.rmtree(work)
         by_pair = {(r.student, r.assignment): r for results in per_worker for r in results}
         return [by_pair[p] for p in pairs]
+
+    def _expected_cost(self, assignment: str) -> float:
+        """What grading one submission of the assignment costs, roughly: the CPU seconds its cells may use."""
+        cache = self.__dict__.setdefault("_costs", {})
+        if assignment not in cache:
+            try:
+                table = self.timeouts()
+                cache[assignment] = sum(
+                    table.get("cells", {}).get(grade_id, 0) for name in self.release_notebook_names(assignment)
+                    for grade_id in _grade_ids(self.release_notebook(assignment, name)))
+            except Exception:  # noqa: BLE001 - only the order of the queue depends on it
+                cache[assignment] = 0.0
+        return cache[assignment]
 
     def grade_one(self, student: str, assignment: str, staging_root: Path, db_url: str | None = None,
                   timeout: float | None = None, jobs: int = 1, worker=0,
@@ -381,14 +412,26 @@ class Course:
         start = time.perf_counter()
         try:
             staging = self._stage(student, assignment, staging_root)
+            self._apply_extension(student, assignment, db_url)
             limit = timeout if timeout is not None else self.wall_limit(staging / student / assignment)
             elsewhere = [f"--CourseDirectory.autograded_directory={autograded}"] if autograded else []
             self.nbgrader("autograde", assignment, "--student", student, "--force", *elsewhere, db_url=db_url,
                           timeout=limit, jobs=jobs, submitted=staging)
-            self._require_graded(student, assignment, db_url)
-            return GradingResult(student, assignment, time.perf_counter() - start, True, worker=worker)
+            score, max_score = self._require_graded(student, assignment, db_url) or (None, None)
+            return GradingResult(student, assignment, time.perf_counter() - start, True, worker=worker, score=score,
+                                 max_score=max_score)
         except NbgraderError as exc:
             return GradingResult(student, assignment, time.perf_counter() - start, False, str(exc), worker)
+
+    def _apply_extension(self, student: str, assignment: str, db_url: str | None) -> None:
+        """course/extensions.json's entry for this submission into the gradebook it is graded into, so nbgrader's
+        late penalty honours it (``coursekit.course.extensions``)."""
+        from .extensions import apply_extension
+
+        try:
+            apply_extension(self, student, assignment, db_url)
+        except ValueError as exc:
+            raise NbgraderError(str(exc)) from None
 
     WALL_MARGIN = 600  # seconds for nbgrader itself: start-up, kernels starting and stopping, the gradebook
 
@@ -420,7 +463,7 @@ class Course:
 
         return stage(self, student, assignment, staging_root)
 
-    def _require_graded(self, student: str, assignment: str, db_url: str | None) -> None:
+    def _require_graded(self, student: str, assignment: str, db_url: str | None) -> tuple[float, float]:
         """The gradebook, not nbgrader's log, says whether the submission was graded: every notebook's test cells
         have an automatic score."""
         import warnings
@@ -437,6 +480,7 @@ class Course:
                 for grade in notebook.grades:
                     if grade.auto_score is None and not grade.needs_manual_grade:
                         raise NbgraderError(f"{student}/{assignment}: cell {grade.name} has no automatic score")
+            return float(submission.score), float(submission.max_score)
 
     def _merge(self, results, worker_url: str) -> None:
         """Copy these graded submissions from a worker's gradebook into the course gradebook, every field of each
@@ -448,15 +492,72 @@ class Course:
 
     # -------------------------------------------------------------------------------- feedback and export
     def feedback(self, assignment: str, student: str) -> Path:
-        # feedback is generated from autograded/ (written by nbgrader alone), never from what a kernel touched
-        self.nbgrader("generate_feedback", assignment, "--student", student, "--force")
+        """HTML feedback for one graded submission, in feedback/<student>/<assignment>/. Generated from
+        autograded/ (written by nbgrader alone), never from what a kernel touched, always through the feedback
+        pipeline of ``config.PREPROCESSORS`` (``feedback.HideTestCode``: hidden tests stay hidden), in a stock
+        nbgrader course as in coursekit's. nbgrader's GenerateFeedback runs in this process: its start-up was
+        most of the command's time, and nothing of the student's runs here (converting a graded notebook to HTML
+        executes nothing)."""
+        import copy
+        import logging
+
+        from nbgrader.converters import GenerateFeedback
+        from nbgrader.converters.base import NbGraderException
+        from nbgrader.coursedir import CourseDirectory
+        from traitlets.config import Config
+
+        from .config import PREPROCESSORS
+
+        self.check_config()
+        config = copy.deepcopy(self.config)
+        config.merge(Config({"CourseDirectory": {"root": str(self.course),
+                                                 "autograded_directory": str(self.autograded_dir),
+                                                 "feedback_directory": str(self.feedback_dir)}}))
+        # one source for the feedback pipeline (config.PREPROCESSORS, with feedback.HideTestCode), whatever the
+        # course's own file says: hidden tests stay hidden in a stock nbgrader course as in coursekit's
+        config.GenerateFeedback.preprocessors = list(PREPROCESSORS["GenerateFeedback.preprocessors"])
+        coursedir = CourseDirectory(config=config)
+        coursedir.assignment_id, coursedir.student_id = assignment, student
+        log = logging.getLogger("coursekit.feedback")
+        log.propagate = False
+        if not log.filters:
+            # nbconvert's HTMLExporter configures display_data_priority for every NbConvertBase; nbgrader's
+            # preprocessors have that trait unconfigurable, and traitlets warns about it on every run
+            log.addFilter(_DropMessages("display_data_priority"))
+        converter = GenerateFeedback(coursedir=coursedir, config=config, log=log)
+        converter.force = True
+        try:
+            converter.start()
+        except NbGraderException as exc:
+            raise NbgraderError(f"nbgrader generate_feedback {assignment} --student {student} failed: "
+                                f"{exc or 'see the messages above'}") from None
         return self.feedback_dir / student / assignment
 
     def export(self, path: Path | None = None) -> Path:
-        """Write the grades in nbgrader's CSV export format (grades.csv in the course directory by default)."""
+        """Write the grades in nbgrader's CSV export format (grades.csv in the course directory by default), with
+        nbgrader's own CsvExportPlugin run in this process (nbgrader's start-up was most of the time)."""
+        import warnings
+
+        from nbgrader.api import Gradebook
+        from nbgrader.plugins import CsvExportPlugin
+
         path = Path(path) if path else self.course / "grades.csv"
-        self.nbgrader("export", "--to", str(path))
+        warnings.filterwarnings("ignore", module="nbgrader.api")
+        partial = path.with_name(path.name + ".partial")
+        with Gradebook(self.db_url) as gb:
+            CsvExportPlugin(to=str(partial)).export(gb)
+        os.replace(partial, path)
         return path
+
+
+class _DropMessages:
+    """A logging filter dropping the records whose message contains a text."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def filter(self, record) -> bool:
+        return self.text not in record.getMessage()
 
 
 def load_nbgrader_config(course_dir: Path):
@@ -477,6 +578,56 @@ def load_nbgrader_config(course_dir: Path):
             raise NbgraderError(f"{Path(folder) / 'nbgrader_config.py'} failed to load: "
                                 f"{type(exc).__name__}: {exc}") from exc
     return config
+
+
+def _grade_ids(nb) -> list[str]:
+    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get(
+        "grade_id")]
+
+
+class Progress:
+    """[k/n], what each submission scored, and when the rest will be done, as each submission finishes: a tqdm bar
+    on a terminal, one line per submission everywhere (a CI log, a pipe)."""
+
+    def __init__(self, total: int, print_line=print):
+        self.total, self.print_line, self.finished, self.started = total, print_line, 0, time.perf_counter()
+        self._lock = threading.Lock()
+        self.bar = None
+        if print_line is not None and total and sys.stdout.isatty():
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, unit="submission", dynamic_ncols=True, leave=False)
+            except ImportError:
+                self.bar = None
+
+    def done(self, result: GradingResult) -> None:
+        if self.print_line is None:
+            return
+        with self._lock:
+            self.finished += 1
+            elapsed = time.perf_counter() - self.started
+            left = self.total - self.finished
+            eta = f"{_duration(elapsed / self.finished * left)} left" if left else "done"
+            if result.ok:
+                score = (f"{result.score:g} / {result.max_score:g}" if result.score is not None else "graded")
+            else:
+                score = "GRADER ERROR"
+            width = len(str(self.total))
+            line = (f"   [{self.finished:>{width}}/{self.total}] {result.assignment:<20} {result.student:<22} "
+                    f"{score:>12}  {result.seconds:5.0f} s   {eta}")
+            if self.bar is not None:
+                self.bar.write(line)
+                self.bar.update(1)
+                if not left:
+                    self.bar.close()
+            else:
+                self.print_line(line)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
 def sqlite_path(db_url: str) -> Path | None:

@@ -4,10 +4,15 @@ what it sees.
 The same machinery as the grader: the notebook is normalised against the release (copied, duplicated, re-flagged
 or deleted graded cells handled the same way; edited test cells run as released), then run top to bottom by the
 grader's executor (``ExecuteAndJudge``): the same sandbox on a scratch copy, the same per-cell limits in CPU
-seconds (course/timeouts.json), and each test cell scored by nbgrader's own rule. The report lists each graded
-test cell (passed, failed with its message, or timed out), solution cells that still raise NotImplementedError,
-and cells that differ from the release. Hidden tests exist only on the grader's side; passing the visible ones is
-necessary, not sufficient.
+seconds (course/timeouts.json), the notebook's own kernel, and each test cell scored by nbgrader's own rule. The
+report (``check_report``, the same text the Validate button shows) leads with the verdict per part, then one line
+per thing to do, then the cells that differ from the release. Hidden tests exist only on the grader's side;
+passing the visible ones is necessary, not sufficient.
+
+The release is found by itself (``find_release``): beside the notebook's course in ``assignments/`` or the
+course's release folder, by the notebook's name or, for a renamed copy, by its graded cells; a notebook that *is*
+the release (students of this repository work in ``assignments/``) is compared with every version the instructor
+released (``course/release_history.json``).
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from pathlib import Path
 
 import nbformat
 
+from .cells import is_readonly, is_test, nbgrader_meta
+from .check_report import Report, build_report
 from .normalise import kernel_problem, normalise, release_differences
-from .release_history import RELEASE_HISTORY, load_release_history
+from .release_history import RELEASE_HISTORY, load_release_history, source_digest
 
 
 def _nbgrader(cell) -> dict:
@@ -39,21 +46,63 @@ def find_course(notebook: Path):
     return None
 
 
-def find_release(notebook: Path) -> Path | None:
-    """The released copy of this notebook: assignments/<assignment>/<name>.ipynb in a parent folder, else the
-    release directory of the nbgrader course the notebook is in."""
-    for parent in [notebook.resolve().parent, *notebook.resolve().parents]:
-        candidates = sorted((parent / "assignments").glob(f"*/{notebook.name}"))
-        if candidates:
-            return candidates[0]
+def _graded_ids(path: Path) -> set[str]:
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - an unreadable candidate is simply not the release
+        return set()
+    return {nbgrader_meta(c)["grade_id"] for c in nb.cells if nbgrader_meta(c).get("grade_id")}
+
+
+def _release_candidates(notebook: Path) -> tuple[list[Path], list[Path]]:
+    """Released notebooks this one may come from: (near: assignments/*/ in the notebook's folder and its parents,
+    then the release folder of the nbgrader course around it; far: coursekit's own course, for a student's copy
+    outside the clone with coursekit installed from it), nearest first."""
+    from .config import COURSE_DIR
+
+    near: list[Path] = []
+    here = notebook.resolve()
+    for parent in [here.parent, *here.parents]:
+        near += sorted((parent / "assignments").glob("*/*.ipynb"))
     course = find_course(notebook)
-    if course is not None:
-        assignment = notebook.resolve().parent.name
-        for candidate in (course.release_dir / assignment / notebook.name,
-                          *sorted(course.release_dir.glob(f"*/{notebook.name}"))):
-            if candidate.is_file():
-                return candidate
-    return None
+    if course is not None and course.release_dir.is_dir():
+        near += sorted(course.release_dir.glob("*/*.ipynb"))
+    own = find_course(COURSE_DIR) if COURSE_DIR.is_dir() else None
+    far = sorted(own.release_dir.glob("*/*.ipynb")) if own is not None and own.release_dir.is_dir() else []
+    seen: set[Path] = set()
+
+    def unique(paths):
+        kept = []
+        for path in paths:
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                kept.append(path)
+        return kept
+
+    return unique(near), unique(far)
+
+
+def find_release(notebook: Path) -> Path | None:
+    """The released copy of this notebook (possibly the notebook itself, when a student works in the release).
+
+    Among the notebook's own course (``_release_candidates``' near ones): by name, the one in a folder named like
+    the notebook's own folder first. Otherwise, and always in coursekit's own course when the notebook lies outside
+    it: the release sharing the most graded cells with it (at least half of its own), so a renamed copy is found and
+    a foreign notebook that happens to share a name is not taken for one of coursekit's."""
+    near, far = _release_candidates(notebook)
+    named = [p for p in near if p.name == notebook.name]
+    if named:
+        same_folder = [p for p in named if p.parent.name == notebook.resolve().parent.name]
+        return (same_folder or named)[0]
+    mine = _graded_ids(notebook)
+    if not mine:
+        return None
+    best, overlap = None, 0
+    for candidate in near + far:
+        shared = len(mine & _graded_ids(candidate))
+        if shared > overlap:
+            best, overlap = candidate, shared
+    return best if overlap * 2 >= len(mine) else None
 
 
 def release_history(release: Path | None) -> dict:
@@ -65,6 +114,25 @@ def release_history(release: Path | None) -> dict:
         return {}
     versions = load_release_history(course.course / RELEASE_HISTORY)
     return {k: set(v) for k, v in versions.get(release.parent.name, {}).get(release.stem, {}).items()}
+
+
+def compare_with_history(nb, history: dict) -> list[str]:
+    """For a notebook that is the release itself: each test or read-only cell whose source is none of the released
+    versions (``history``: {grade_id: digests}), and each released one that is gone."""
+    problems, seen = [], set()
+    for cell in nb.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id not in history or not (is_test(cell) or is_readonly(cell)):
+            continue
+        seen.add(grade_id)
+        kind = "test" if is_test(cell) else "read-only"
+        if source_digest(cell.source) not in history[grade_id]:
+            consequence = ("the grader restores it, runs it as released and reports the edit" if kind == "test"
+                           else "the grader restores the original")
+            problems.append(f"{kind} cell {grade_id} was changed (its source is not the released one): {consequence}")
+    for grade_id in sorted(set(history) - seen):
+        problems.append(f"cell {grade_id} is missing: the grader restores it and runs it as released")
+    return problems
 
 
 def compare_with_release(nb, release, history: dict | None = None) -> list[str]:
@@ -82,6 +150,19 @@ def compare_with_release(nb, release, history: dict | None = None) -> list[str]:
     return problems
 
 
+def kernel_name(nb) -> str:
+    """The kernel the grader starts for this notebook: the release's kernelspec (nbgrader's OverwriteKernelspec
+    puts it back on every submission) when it is installed here, else python3."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    name = (nb.get("metadata", {}).get("kernelspec") or {}).get("name") or "python3"
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        return "python3"
+    return name
+
+
 def run(notebook: Path, release: Path | None = None, timeouts: dict | None = None):
     """Normalise a copy of the notebook against the release and execute it with the grader's executor.
 
@@ -89,18 +170,18 @@ def run(notebook: Path, release: Path | None = None, timeouts: dict | None = Non
     coursekit's own course/timeouts.json."""
     from .config import COURSE_DIR
     from .execute import ExecuteAndJudge
-    from .sandbox import available
 
     nb = nbformat.read(notebook, as_version=4)
     executed = copy.deepcopy(nb)
+    released = None
     if release is not None and release.is_file() and release.resolve() != notebook.resolve():
-        normalise(executed, nbformat.read(release, as_version=4), history=release_history(release))
-    if not available():
-        print("note: bubblewrap is not available here, so this check runs without the grader's sandbox")
+        released = nbformat.read(release, as_version=4)
+        normalise(executed, released, history=release_history(release))
     with tempfile.TemporaryDirectory(prefix="coursekit-check-") as nowhere:
         # no course/judges here: hidden tests are the grader's alone, so only the visible tests run
         executor = ExecuteAndJudge(timeout=1200, interrupt_on_timeout=True, allow_errors=True,
-                                   kernel_name="python3", course_directory=nowhere, student_override="check",
+                                   kernel_name=kernel_name(released or nb), course_directory=nowhere,
+                                   student_override="check",
                                    require_sandbox=False,
                                    extra_arguments=["--HistoryManager.hist_file=:memory:"],
                                    **(timeouts if timeouts is not None else
@@ -111,36 +192,26 @@ def run(notebook: Path, release: Path | None = None, timeouts: dict | None = Non
     return nb, executed
 
 
-def report(executed) -> tuple[list[str], float, float]:
-    """One line per graded cell, scored with nbgrader's own rule (determine_grade), as the grader scores it."""
-    from nbgrader.utils import determine_grade
+def report(executed, notebook_name: str = "notebook") -> Report:
+    """The verdict-first report of an executed notebook (``check_report``)."""
+    return build_report(notebook_name, executed)
 
-    lines, earned, possible = [], 0.0, 0.0
-    for cell in executed.cells:
-        meta = _nbgrader(cell)
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if meta.get("solution") and cell.cell_type == "code":
-            if "raise NotImplementedError" in cell.source or any(e.get("ename") == "NotImplementedError"
-                                                                   for e in errors):
-                lines.append(f"  TODO  {meta.get('grade_id')}: still raises NotImplementedError")
-            elif errors:
-                lines.append(f"  ERROR {meta.get('grade_id')}: {errors[0].get('ename')}: {errors[0].get('evalue')}")
-        if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
-            score, points = determine_grade(cell)
-            score = float(score or 0.0)
-            possible += points
-            earned += score
-            if score >= points:
-                lines.append(f"  pass  {meta.get('grade_id')} ({points:g} point{'s' if points != 1 else ''})")
-            elif errors:
-                e = errors[0]
-                reason = ("timed out" if e.get("ename") == "CellTimeoutError"
-                          else f"{e.get('ename')}: {e.get('evalue')}")
-                lines.append(f"  FAIL  {meta.get('grade_id')} ({score:g} / {points:g}): {reason}")
-            else:
-                lines.append(f"  FAIL  {meta.get('grade_id')} ({score:g} / {points:g}): it wrote to stderr, which "
-                             "nbgrader scores 0 in a test cell")
-    return lines, earned, possible
+
+def release_findings(path: Path, nb, release_path: Path | None) -> tuple[str, list[str]]:
+    """(where the release was found, what differs from it) for the report."""
+    if release_path is None or not release_path.is_file():
+        return ("no released copy of this notebook was found (looked beside it in assignments/ and in the course's "
+                "release folder): changed or deleted test cells were not checked; pass --release PATH to the "
+                "notebook as it was handed out"), []
+    if release_path.resolve() == path.resolve():
+        history = release_history(release_path)
+        if history:
+            return (f"this notebook is the release itself ({release_path}): its test and read-only cells were "
+                    "compared with every version the instructor released"), compare_with_history(nb, history)
+        return (f"this notebook is the release itself ({release_path}) and the course keeps no release history: "
+                "leave its test and read-only cells as they are (the grader restores them)"), []
+    problems = compare_with_release(nb, nbformat.read(release_path, as_version=4), release_history(release_path))
+    return f"compared with the release {release_path}", problems
 
 
 def main(notebook: str, release: str | None = None) -> int:
@@ -156,17 +227,14 @@ def main(notebook: str, release: str | None = None) -> int:
     course = find_course(release_path or path)
     # the course's per-cell limits, as the grader will apply them
     nb, executed = run(path, release_path, course.timeout_settings() if course is not None else None)
-    lines, earned, possible = report(executed)
-    print(f"coursekit check {path.name}: ran every cell in a fresh kernel with the grader's time limits")
-    print("\n".join(lines))
-    if release_path and release_path.is_file() and release_path.resolve() != path.resolve():
-        problems = compare_with_release(nb, nbformat.read(release_path, as_version=4), release_history(release_path))
-        if problems:
-            print("changed or deleted cells (compared with " + str(release_path) + "):")
-            print("\n".join(f"  {p}" for p in problems))
-        else:
-            print(f"no test or read-only cell was changed (compared with {release_path})")
-    else:
-        print("released notebook not found: changed or deleted cells were not checked (use --release)")
-    print(f"visible tests: {earned:g} / {possible:g} points. Hidden tests run when your work is graded.")
+    found = report(executed, path.name)
+    found.release_note, found.changes = release_findings(path, nb, release_path)
+    if not found.changes and release_path is not None and release_path.is_file():
+        found.release_note += ": no test or read-only cell was changed"
+    from .sandbox import available
+
+    found.notes.append("Every cell ran in a fresh kernel with the grader's per-cell time limits, "
+                       + ("in the grader's sandbox." if available() else
+                          "without the grader's sandbox (bubblewrap is not available here)."))
+    print(found.text())
     return 0

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .kernel_packages import TORCH_ENTRIES, excluded_entries, site_packages_folders
+from .kernel_packages import TORCH_ENTRIES, allowed_entries, excluded_entries, site_packages_folders
 
 __all__ = ["Limits", "SandboxSpec", "available", "bwrap_command", "SandboxUnavailable", "kernel_env", "make_scratch"]
 
@@ -68,7 +68,9 @@ class SandboxSpec:
     package_view: str | None = None            # mounted where coursekit lives; None: the package as installed
     torch: bool = True                         # torch importable in the kernel
     excludes: list = field(default_factory=list)  # further top-level packages left out (KERNEL_EXCLUDES)
+    packages: list | None = None               # the allow-list (KERNEL_PACKAGES): only these and what they need
     threads: int | None = None                 # threads for numerical libraries (None: the cores we may use)
+    cgroup_procs: str | None = None            # the cgroup.procs file of the kernel's own cgroup (CPU accounting)
     limits: dict = field(default_factory=lambda: asdict(Limits()))
 
     def to_json(self) -> str:
@@ -168,8 +170,11 @@ def _mount_python(mounts: _Mounts, spec: SandboxSpec) -> None:
         # an empty folder over site-packages, then every entry but the ones left out bound back into it
         mounts.tmpfs(site_packages, 1 << 20)
         left_out = excluded_entries(site_packages, spec.excludes)
+        allowed = allowed_entries(site_packages, spec.packages) if spec.packages is not None else None
         for entry in sorted(os.listdir(site_packages)):
             lower = entry.lower()
+            if allowed is not None and entry not in allowed:
+                continue
             if not spec.torch and lower.startswith(TORCH_ENTRIES):
                 continue
             if entry in left_out:
@@ -275,6 +280,10 @@ def _hand_over(path: Path, uid: int) -> None:
 def run(kernel_argv: list[str], spec: SandboxSpec) -> None:
     """Replace this process with the sandboxed kernel."""
     scratch = Path(spec.scratch)
+    if spec.cgroup_procs:
+        # before bwrap and the kernel exist: everything they ever start is counted (limits.CgroupAccount)
+        with open(spec.cgroup_procs, "w") as f:
+            f.write(f"{os.getpid()}\n")
     if os.geteuid() == 0:
         uid = _sandbox_uid()
         # the kernel's own files: its scratch folder and answer folders, its sockets, its connection file.

@@ -14,9 +14,10 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 
 from .cells import nbgrader_meta
 
-__all__ = ["verdict_outputs", "edit_note", "edited_zero_output", "ReportEdits", "EDIT_REPORTED_KEY"]
+__all__ = ["verdict_outputs", "edit_note", "edited_zero_output", "ReportEdits", "EDIT_REPORTED_KEY", "VERDICT_KEY"]
 
 EDIT_REPORTED_KEY = "coursekit_edit_reported"
+VERDICT_KEY = "coursekit_verdict"  # on a judged test cell: every output it has was written by the grader
 _EDIT_NOTE = ("Note: this test cell was edited in the submitted notebook; the grader ran it as the instructor wrote "
               "it.\n")
 

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._extras import require
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"}
 
 
@@ -138,6 +140,7 @@ def digits(split: str = "train", test_fraction: float = 0.2, seed: int = 0):
     """scikit-learn's 1,797 handwritten digits as a TensorDataset of ((1, 8, 8) float32 in [0, 1], label).
 
     The split is stratified by digit and seeded: the same on every machine."""
+    require("coursekit.data.digits()", "sklearn", extra="course")
     from sklearn.datasets import load_digits
     from torch.utils.data import TensorDataset
 
@@ -153,11 +156,8 @@ def faces(split: str = "train", test_fraction: float = 0.25, seed: int = 0):
     label 1 = face, 0 = not a face; 100 of each. The split is stratified and seeded, so train and test keep the
     50/50 balance and are the same on every machine. The patches ship inside scikit-image (no download).
     """
-    try:
-        from skimage.data import lfw_subset
-    except ImportError as err:
-        raise ImportError("faces() needs scikit-image, which ships the patches: pip install 'coursekit[course]'"
-                          ) from err
+    require("coursekit.data.faces()", "skimage", extra="course")  # scikit-image ships the patches
+    from skimage.data import lfw_subset
     from torch.utils.data import TensorDataset
 
     images = np.asarray(lfw_subset(), dtype=np.float32)  # (200, 25, 25): 100 faces, then 100 non-faces

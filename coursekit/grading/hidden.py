@@ -97,7 +97,16 @@ def record(grade_id: str, key: str, value) -> None:
 
 
 
+_REGIONS: dict = {}  # what the hidden regions of this notebook defined, for the hidden regions after them
+
+
 def run_region(source: str, namespace: dict) -> None:
-    """Run a hidden-test region in a private copy of the notebook's namespace (the grader sends judged test cells
-    this way): the student's functions are visible to it, but nothing it defines stays behind for later cells."""
-    exec(compile(source, "<hidden test>", "exec"), dict(namespace))  # noqa: S102 - the instructor's test code
+    """Run a hidden-test region (the grader sends judged test cells this way) in a namespace of its own: a copy of
+    the notebook's, so the student's functions are visible to it, plus what earlier hidden regions defined (one
+    test may use a helper an earlier one wrote). Nothing it defines is put into the notebook's namespace, so no
+    later student cell meets it among its globals."""
+    private = dict(namespace)
+    private.update(_REGIONS)
+    before = dict(private)
+    exec(compile(source, "<hidden test>", "exec"), private)  # noqa: S102 - the instructor's test code
+    _REGIONS.update({k: v for k, v in private.items() if k not in before or before[k] is not v})

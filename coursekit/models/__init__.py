@@ -1,10 +1,15 @@
 """coursekit.models: LeNet-5, VGG (torchvision's state_dict layout, ImageNet VGG16 blocks shipped), UNet, blocks."""
 
-from .blocks import DenseBlock, DoubleConv, ResidualBlock
-from .lenet import LeNet5
-from .pretrained import vgg_small_pretrained
-from .unet import UNet
-from .vgg import (
+from .._extras import require
+
+# one line naming the extra when torch is missing, before any submodule imports it
+require(__name__, "torch", extra="torch")
+
+from .blocks import DenseBlock, DoubleConv, ResidualBlock  # noqa: E402
+from .lenet import LeNet5  # noqa: E402
+from .pretrained import vgg_small_pretrained  # noqa: E402
+from .unet import UNet  # noqa: E402
+from .vgg import (  # noqa: E402
     CFGS,
     IMAGENET_MEAN_BGR,
     VGG,

@@ -1,4 +1,8 @@
-"""coursekit.nn: layers with explicit forward and backward passes, PyTorch's module API, NumPy only."""
+"""coursekit.nn: layers with explicit forward and backward passes, PyTorch's module API, NumPy only.
+
+Layers take NCHW arrays and follow the dtype rules of :mod:`coursekit.nn.functional` (float32 and float64 kept,
+float16 computed in float32, integers and lists made float64, complex, bool and non-numeric input refused).
+"""
 
 from . import functional, init
 from .init import manual_seed

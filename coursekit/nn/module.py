@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .functional._checks import as_array
+
 __all__ = ["Parameter", "Module", "Sequential"]
 
 
@@ -19,7 +21,9 @@ class Parameter:
     """A trainable array: ``.data`` holds the values, ``.grad`` the accumulated gradient (None until a backward)."""
 
     def __init__(self, data):
-        self.data = np.array(data, dtype=np.result_type(np.asarray(data).dtype, np.float32))
+        # the dtype rules of coursekit.nn.functional: float32/float64 kept, float16 -> float32, integers -> float64,
+        # bool, complex and non-numbers refused
+        self.data = np.array(as_array(data, "Parameter data"))
         self.grad: np.ndarray | None = None
 
     @property

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from .._extras import require
 from .checkpoint import load_checkpoint, save_checkpoint
 from .device import get_device
 
@@ -202,6 +203,7 @@ def fit(model, train_loader, val_loader=None, *, loss_fn, optimizer, epochs: int
         total, count = 0.0, 0
         batches = train_loader
         if progress:
+            require("coursekit.train.fit(progress=True)", "tqdm", extra="torch")
             from tqdm.auto import tqdm
 
             bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, dynamic_ncols=True)

@@ -81,11 +81,9 @@ class Lab:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         settings = root.parent / f"{root.name}-lab-settings"
-        # fresh user settings and workspaces per server: no state from an earlier session, and no news pop-up
-        # that would cover the notebook
-        (settings / "user" / "@jupyterlab" / "apputils-extension").mkdir(parents=True, exist_ok=True)
-        (settings / "user" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-            json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        # fresh, empty user settings and workspaces per server: no state from an earlier session. The course's own
+        # settings (no news pop-up: jupyter-config/lab/settings) come from jupyter_server_config.py, as in make lab
+        (settings / "user").mkdir(parents=True, exist_ok=True)
         (settings / "workspaces").mkdir(exist_ok=True)
         env = dict(os.environ)
         # as `make lab` does: the venv's tools first on PATH (the formgrader runs alembic by name), the
@@ -176,22 +174,17 @@ def student_lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def graded_course(tmp_path_factory):
-    """A copy of the course with a small gradebook: A1 released, two A1 samples autograded, feedback for one."""
+def graded_course(sample_run):
+    """The session's graded sample run (tests/conftest.py: every sample `make course` grades), with feedback
+    generated through the command line for `off_by_one` and `html_injection`."""
     from coursekit.course.pipeline import Course
 
-    root = tmp_path_factory.mktemp("instructor") / "coursekit"
-    course = Course(REPO).copy(root)
     env = dict(os.environ, PATH=os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "")]))
-    coursekit = [str(VENV_BIN / "coursekit")]
-    steps = [["release", "a1_conv_arithmetic"],
-             ["autograde", "a1_conv_arithmetic", "--student", "reference", "--student", "off_by_one"],
-             ["feedback", "a1_conv_arithmetic", "--student", "off_by_one"]]
-    for step in steps:
-        done = subprocess.run(coursekit + step + ["--root", str(root)], env=env, capture_output=True, text=True,
-                              timeout=900)
-        assert done.returncode == 0, f"coursekit {' '.join(step)} failed:\n{done.stdout}\n{done.stderr}"
-    return course
+    done = subprocess.run([str(VENV_BIN / "coursekit"), "feedback", "a1_conv_arithmetic", "--student", "off_by_one",
+                           "--student", "html_injection", "--root", str(sample_run.root)], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"coursekit feedback failed:\n{done.stdout}\n{done.stderr}"
+    return Course(sample_run.root)
 
 
 @pytest.fixture(scope="session")
@@ -244,6 +237,10 @@ def page(browser, request):
     page.on("console", lambda message: page.console_errors.append(message.text)
             if message.type == "error" else None)
     page.on("pageerror", lambda error: page.console_errors.append(f"uncaught: {error}"))
+    # script that runs where it should not: every dialog it opens is recorded (and dismissed); every request
+    page.dialogs, page.requests = [], []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("request", lambda req: page.requests.append(req.url))
     page.steps = Steps(page, request.node.name)
     yield page
     report = getattr(request.node, "rep_call", None)

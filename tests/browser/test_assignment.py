@@ -1,18 +1,18 @@
 """The student's side of an assignment in JupyterLab: read-only cells stay locked, the Validate button runs
-`coursekit check` and shows which visible tests pass, and nbgrader's Assignment List loads without errors."""
+`coursekit check` and shows its report (verdict first), and nbgrader's Assignment List loads without errors."""
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
 import time
 
 import pytest
+from lab_session import open_notebook
+
 from conftest import REPO
-from jupyterlab import open_notebook
 
 RELEASED = "assignments/a1_conv_arithmetic/conv_arithmetic.ipynb"
 
@@ -48,6 +48,7 @@ def test_read_only_cells_refuse_edits(student_lab, page):
 
 
 def validate_in_browser(page, lab, path: str) -> str:
+    """Press Validate on `path` and return the dialog's text (what is shown: hidden elements are not in it)."""
     open_notebook(page, lab, path)
     page.steps("opened")
     page.locator(".jp-NotebookPanel:visible .jp-Toolbar jp-button", has_text="Validate").first.click()
@@ -55,7 +56,8 @@ def validate_in_browser(page, lab, path: str) -> str:
     dialog.wait_for(state="visible", timeout=300_000)  # the check runs the whole notebook under the time limits
     page.locator(".jp-Dialog-header", has_text="Validation Results").wait_for(timeout=10_000)
     page.steps("validated", dialog)
-    text = dialog.inner_text()
+    text = dialog.locator(".jp-Dialog-body").inner_text()
+    page.dialog_height = dialog.locator(".jp-Dialog-body").evaluate("e => e.scrollHeight")
     page.locator(".jp-Dialog button", has_text="Ok").first.click()
     return text
 
@@ -75,20 +77,57 @@ def validate_sample(student_lab, page, sample: str, folder: str):
     return work, validate_in_browser(page, student_lab, f"{folder}/conv_arithmetic.ipynb")
 
 
+def assert_dialog_is_the_report(shown: str, report: str, page) -> None:
+    """The dialog says what `coursekit check` says, in its order, verdict first; nbgrader's cell heading and the
+    starter code are not shown, and it fits a screen."""
+    lines = [line.strip() for line in report.splitlines() if line.strip()]
+    shown_lines = [line.strip() for line in shown.splitlines() if line.strip()]
+    assert shown_lines[0] == lines[0], f"the dialog does not open with the verdict {lines[0]!r}:\n{shown}"
+    assert shown_lines == lines, f"the dialog and coursekit check differ:\n{shown}\n---\n{report}"
+    assert "The following cell failed" not in shown
+    assert "NotImplementedError()" not in shown and "YOUR CODE HERE" not in shown   # no starter code
+    assert page.dialog_height < 900, f"the dialog's body is {page.dialog_height} px tall"
+
+
 @pytest.mark.slow
 def test_validate_shows_what_coursekit_check_says(student_lab, page):
     # a sample with one realistic mistake: conv_output_size off by one, the other parts right
     work, shown = validate_sample(student_lab, page, "off_by_one", "my_work")
     expected = coursekit_check(work)
-    verdicts = [line.strip() for line in expected.splitlines() if re.match(r"\s+(pass|FAIL|TODO|ERROR)\s", line)]
-    failing = [line for line in verdicts if not line.startswith("pass")]
-    passing = [line.split()[1] for line in verdicts if line.startswith("pass")]
-    assert failing and passing, f"the sample should pass some visible tests and fail others:\n{expected}"
-    for line in failing:
-        assert line in shown, f"Validate does not show coursekit check's verdict {line!r}:\n{shown}"
-    summary = next(line for line in expected.splitlines() if line.startswith("visible tests:"))
-    assert summary in shown, f"Validate does not show {summary!r}:\n{shown}"
-    assert "passing: " + ", ".join(passing) in shown, f"Validate does not list the passing tests:\n{shown}"
+    assert expected.startswith("coursekit check conv_arithmetic.ipynb: Part 1: 2 of 4 points, 1 test failing; "
+                               "Parts 2-5: pass. 18 of 20 points from visible tests."), expected
+    assert "  FAIL  a1-conv-size (Part 1, 0 / 2): conv_output_size(32, 5) is 29, expected 28" in expected
+    assert_dialog_is_the_report(shown, expected, page)
+    assert not page.console_errors, page.console_errors
+
+
+@pytest.mark.slow
+def test_validate_half_done_in_the_release_itself(student_lab, page):
+    """Part 1 written where the README tells students to work, assignments/: the notebook is its own release."""
+    work = student_lab.root / RELEASED
+    original = work.read_text()
+    reference = json.loads((REPO / "course/submitted/reference/a1_conv_arithmetic/conv_arithmetic.ipynb").read_text())
+    answer = next(c for c in reference["cells"]
+                  if c["metadata"].get("nbgrader", {}).get("grade_id") == "a1-sizes-solution")
+    nb = json.loads(original)
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "a1-sizes-solution":
+            cell["source"] = answer["source"]
+    try:
+        work.write_text(json.dumps(nb, indent=1))
+        shown = validate_in_browser(page, student_lab, RELEASED)
+        expected = coursekit_check(work)
+    finally:
+        student_lab.close_sessions()
+        work.write_text(original)
+    lines = expected.splitlines()
+    assert lines[0] == ("coursekit check conv_arithmetic.ipynb: Part 1: pass; Parts 2-5: not started. "
+                        "4 of 20 points from visible tests."), expected
+    todo = [line for line in lines if line.startswith("  TODO  ")]
+    assert [line.split("—")[0].strip() for line in todo] == [f"TODO  Part {n}" for n in range(2, 6)], todo
+    assert "this notebook is the release itself" in expected and "no test or read-only cell was changed" in expected
+    assert "--release" not in expected
+    assert_dialog_is_the_report(shown, expected, page)
     assert not page.console_errors, page.console_errors
 
 
@@ -96,7 +135,9 @@ def test_validate_shows_what_coursekit_check_says(student_lab, page):
 def test_validate_reports_success_for_the_reference_solution(student_lab, page):
     work, shown = validate_sample(student_lab, page, "reference", "reference_work")
     assert "passes all the tests" in shown, shown
-    assert "FAIL" not in coursekit_check(work)
+    report = coursekit_check(work)
+    assert "FAIL" not in report and "TODO" not in report
+    assert report.splitlines()[0].endswith("Parts 1-5: pass. 20 of 20 points from visible tests."), report
     assert not page.console_errors, page.console_errors
 
 

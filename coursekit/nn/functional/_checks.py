@@ -12,25 +12,60 @@ import numbers
 import numpy as np
 
 
-def as_array(x, name: str, ndim: int | tuple[int, ...] | None = None, layout: str = "") -> np.ndarray:
-    """Return ``x`` as a floating ndarray, checking its rank.
+def as_array(x, name: str, ndim: int | tuple[int, ...] | None = None, layout: str = "", *,
+             allow_bool: bool = False) -> np.ndarray:
+    """Return ``x`` as a float32 or float64 ndarray by the dtype rules of the package docstring, checking its rank.
 
     layout: the expected layout for the message, e.g. ``"(N, C, H, W)"``.
+    allow_bool: accept a boolean array as 0.0 / 1.0 (loss targets and masks; a layer's input must be numbers).
+    Raises ValueError naming ``name`` for complex, non-numeric (strings, objects, dates) or ragged input.
     """
     if not isinstance(x, np.ndarray):
         try:
             x = np.asarray(x)
-        except Exception as exc:  # pragma: no cover - numpy's own message is kept
-            raise ValueError(f"{name} must be array-like, got {type(x).__name__}") from exc
+        except (ValueError, TypeError) as exc:  # ragged nested lists: numpy refuses to build an array
+            raise ValueError(f"{name} must be a rectangular array of numbers, got a {type(x).__name__} that numpy "
+                             f"cannot make one array of ({exc})") from None
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in allowed:
             want = " or ".join(str(a) for a in allowed)
             hint = f" {layout}" if layout else ""
             raise ValueError(f"{name} must be a {want}-d array{hint}, got shape {x.shape}")
-    if x.dtype.kind not in "fc":
-        x = x.astype(np.float64)
-    return x
+    return x.astype(compute_dtype(x.dtype, name, allow_bool), copy=False)
+
+
+def compute_dtype(dtype, name: str, allow_bool: bool = False) -> np.dtype:
+    """The dtype an argument of this dtype is computed in (the rules of the package docstring), or ValueError."""
+    dtype = np.dtype(dtype)
+    if dtype in (np.float32, np.float64):
+        return dtype
+    if dtype.kind == "f":  # float16 is too coarse for gradient checks and slow in numpy; extended precision is rare
+        return np.dtype(np.float32 if dtype.itemsize < 4 else np.float64)
+    if dtype.kind in "iu":
+        return np.dtype(np.float64)  # exact for every integer up to 2**53, e.g. uint8 pixels or int64 labels
+    if dtype.kind == "b":
+        if allow_bool:
+            return np.dtype(np.float64)
+        raise ValueError(f"{name} is a boolean array; layers take numbers: pass {name}.astype(np.float32) if you "
+                         f"mean 0.0 and 1.0")
+    if dtype.kind == "c":
+        raise ValueError(f"{name} is complex ({dtype}); coursekit computes with real numbers only: pass "
+                         f"{name}.real or np.abs({name})")
+    raise ValueError(f"{name} must hold numbers, got dtype {dtype} ({_KIND_NAMES.get(dtype.kind, 'not numbers')}): "
+                     f"convert it with np.asarray({name}, dtype=np.float64) first")
+
+
+_KIND_NAMES = {"O": "Python objects", "U": "strings", "S": "bytes", "V": "raw records", "M": "dates", "m": "time spans"}
+
+
+def nhwc_hint(x_shape, expected: int, name: str = "x") -> str:
+    """A sentence for a channel mismatch when the last axis of a 4-d ``x`` has the channel count expected: the
+    image is probably channels-last (NHWC, as PIL, matplotlib and TensorFlow store it), while coursekit is NCHW."""
+    if len(x_shape) == 4 and x_shape[1] != expected and x_shape[-1] == expected:
+        return (f"; {name}'s last axis has {expected}: is {name} NHWC (N, H, W, C)? coursekit expects NCHW "
+                f"(N, C, H, W): pass {name}.transpose(0, 3, 1, 2)")
+    return ""
 
 
 def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:

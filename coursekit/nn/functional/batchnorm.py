@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_array, check_vector, result_dtype
+from ._checks import as_array, check_vector, compute_dtype, nhwc_hint, result_dtype
 
 __all__ = [
     "batchnorm_forward",
@@ -49,6 +49,7 @@ def _validate(x, gamma, beta, running_mean, running_var, training, momentum, eps
                 raise ValueError(f"{name} must be an ndarray of shape ({d},) to match {what}, got {shape}")
             if training and not np.issubdtype(buf.dtype, np.floating):
                 raise ValueError(f"{name} is updated in place and must be a float array, got dtype {buf.dtype}")
+            compute_dtype(buf.dtype, name)  # read in eval mode: numbers, not complex
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var must both be arrays or both be None")
     if not training and running_mean is None:
@@ -169,7 +170,9 @@ def batchnorm2d_forward(x, gamma, beta, running_mean, running_var, training=True
         out, cache = batchnorm_forward(_to_rows(x), gamma, beta, running_mean, running_var, training, momentum,
                                        eps)
     except ValueError as exc:
-        raise ValueError(f"{exc} [batchnorm2d: x.shape={x.shape}, C={x.shape[1]}]") from None
+        expected = next((len(v) for v in (gamma, running_mean) if v is not None and np.ndim(v) == 1), x.shape[1])
+        raise ValueError(f"{exc} [batchnorm2d: x.shape={x.shape}, C={x.shape[1]}]" + nhwc_hint(x.shape, expected)
+                         ) from None
     return _from_rows(out, x.shape), (cache, x.shape)
 
 

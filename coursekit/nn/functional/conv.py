@@ -25,7 +25,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ...arithmetic import conv_output_size
-from ._checks import as_array, check_vector, pair, result_dtype
+from ._checks import as_array, check_vector, nhwc_hint, pair, result_dtype
 
 __all__ = [
     "conv2d_forward",
@@ -130,7 +130,7 @@ def _validate_conv(x, w, b, stride, padding, dilation):
     if x.shape[1] != w.shape[1]:
         raise ValueError(
             f"x has {x.shape[1]} channels but w expects {w.shape[1]}: x.shape={x.shape}, "
-            f"w.shape={w.shape} (w is (F, C, KH, KW))"
+            f"w.shape={w.shape} (w is (F, C, KH, KW))" + nhwc_hint(x.shape, w.shape[1])
         )
     if min(w.shape) < 1 or min(x.shape) < 1:
         raise ValueError(f"x and w must not be empty, got x.shape={x.shape}, w.shape={w.shape}")
@@ -252,7 +252,7 @@ def _validate_conv_transpose(x, w, b, stride, padding, output_padding, dilation)
     if x.shape[1] != w.shape[0]:
         raise ValueError(
             f"x has {x.shape[1]} channels but w expects {w.shape[0]}: x.shape={x.shape}, "
-            f"w.shape={w.shape} (transposed-conv w is (C_in, C_out, KH, KW))"
+            f"w.shape={w.shape} (transposed-conv w is (C_in, C_out, KH, KW))" + nhwc_hint(x.shape, w.shape[0])
         )
     if min(w.shape) < 1 or min(x.shape) < 1:
         raise ValueError(f"x and w must not be empty, got x.shape={x.shape}, w.shape={w.shape}")

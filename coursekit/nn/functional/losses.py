@@ -58,7 +58,7 @@ def binary_cross_entropy_with_logits(logits, y):
     Returns: loss, dlogits = (sigmoid(logits) - y) / size
     """
     logits = as_array(logits, "logits")
-    y = as_array(y, "y")
+    y = as_array(y, "y", allow_bool=True)
     check_same_shape(logits, y, "logits", "y")
     check_finite(logits, "logits")
     check_finite(y, "y")
@@ -69,7 +69,7 @@ def binary_cross_entropy_with_logits(logits, y):
 def mse_loss(pred, target):
     """Mean squared error (the slides' l2 loss). Returns loss, dpred = 2 (pred - target) / size."""
     pred = as_array(pred, "pred")
-    target = as_array(target, "target")
+    target = as_array(target, "target", allow_bool=True)
     check_same_shape(pred, target, "pred", "target")
     diff = pred - target
     return float(np.mean(diff * diff)), 2.0 * diff / diff.size
@@ -78,7 +78,7 @@ def mse_loss(pred, target):
 def l1_loss(pred, target):
     """Mean absolute error (the slides' l1 loss). Returns loss, dpred = sign(pred - target) / size."""
     pred = as_array(pred, "pred")
-    target = as_array(target, "target")
+    target = as_array(target, "target", allow_bool=True)
     check_same_shape(pred, target, "pred", "target")
     diff = pred - target
     return float(np.mean(np.abs(diff))), np.sign(diff) / diff.size
@@ -93,7 +93,7 @@ def dice_loss(logits, target, eps=1.0):
     Returns: loss, dlogits
     """
     logits = as_array(logits, "logits")
-    target = as_array(target, "target")
+    target = as_array(target, "target", allow_bool=True)
     check_same_shape(logits, target, "logits", "target")
     check_finite(logits, "logits")
     check_finite(target, "target")

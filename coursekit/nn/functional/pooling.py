@@ -158,7 +158,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False, 
     xp = _padded(x, padding, out_hw, kernel, stride, dilation, 0.0)
     win = _pool_windows(xp, kernel, stride, dilation, out_hw)              # N,C,OH,OW,KH,KW
     divisor = _avg_divisor(x.shape, xp.shape, padding, kernel, stride, out_hw, count_include_pad)  # OH,OW
-    out = win.sum(axis=(-1, -2)) / divisor
+    out = win.sum(axis=(-1, -2)) / divisor.astype(x.dtype)                 # counts are exact in float32 too
     cache = {"x_shape": x.shape, "padded_shape": xp.shape, "divisor": divisor, "kernel": kernel,
              "stride": stride, "padding": padding}
     return out, cache
@@ -171,7 +171,7 @@ def avg_pool2d_backward(dout, cache):
     if dout.shape[2:] != divisor.shape or dout.shape[:2] != tuple(cache["x_shape"][:2]):
         raise ValueError(f"dout has shape {dout.shape}, but the forward output had shape "
                          f"{tuple(cache['x_shape'][:2]) + divisor.shape}")
-    share = (dout / divisor)[..., None, None]                              # N,C,OH,OW,1,1
+    share = (dout / divisor.astype(dout.dtype))[..., None, None]                              # N,C,OH,OW,1,1
     share = np.broadcast_to(share, share.shape[:4] + tuple(kernel))
     grid = np.zeros(cache["padded_shape"], dtype=dout.dtype)
     _scatter(grid, share, kernel, cache["stride"], (1, 1), divisor.shape)
