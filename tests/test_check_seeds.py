@@ -134,7 +134,7 @@ def a4_solution(tmp_path_factory):
     nb = nbformat.read(ROOT / "solutions" / A4 / "vgg_transfer.ipynb", as_version=4)
     namespace = {"__name__": "__main__"}
     tests = {}
-    skip = {"a4-explore", "a4-experiment", "a4-faces"}
+    skip = {"a4-explore", "a4-experiment-5", "a4-experiment-10", "a4-experiment-30", "a4-faces"}
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("COURSEKIT_GRADING_DIR", raising=False)
         mp.setenv("MPLBACKEND", "Agg")
@@ -181,24 +181,35 @@ def test_a4_training_probes_earn_full_marks_on_every_seed(grade_id, a4_solution,
 
 
 def test_a4_experiment_draws_hold_every_class():
-    """Part 7 needs minutes of training per draw; its draws are audited instead: each class labelled, the held-out
-    digits all from the test split and every class among them, and the true labels earn every point."""
+    """Part 7 needs minutes of training per draw; its draws are audited instead: its three cells (5, 10, 30 labels,
+    drawn in that order for one submission) label every class k times, the held-out digits are the same test-split
+    digits in all three with every class among them, and the true labels earn every point."""
+    from types import SimpleNamespace
+
     from coursekit.data.mnist import mnist_arrays
 
     module = load_judges(A4, ROOT / "course")
     images, labels = mnist_arrays()
     lookup = {img.tobytes(): lab for img, lab in zip(images, labels)}
+    cells = {5: "a4-experiment-5", 10: "a4-experiment-10", 30: "a4-experiment-30"}
     for seed in SEEDS[:10]:
-        cases, judge = module.tests["a4-experiment"](_seed(seed, "a4-experiment"))
-        truth = np.array([lookup[img[0].tobytes()] for img in cases[0]["test_images"]])
+        drawn = {k: module.tests[gid](_seed(seed, gid)) for k, gid in cells.items()}  # the grader's order
+        truth = np.array([lookup[img[0].tobytes()] for img in drawn[5][0][0]["test_images"]])
         assert set(truth) == set(range(10))
-        for case in cases:
-            assert np.bincount(case["train_labels"], minlength=10).tolist() == [case["k"]] * 10
-        # perfect predictions, and a control 20% worse (as a learning control is): every point
-        worse = truth.copy()
-        worse[::5] = (worse[::5] + 1) % 10
-        answers = [worse if case["method"] == "random" else truth for case in cases]
-        assert judge(answers, {}).score == 1.0, seed
+        sealed = {}
+        for k, (cases, judge) in drawn.items():
+            assert np.array_equal(cases[0]["test_images"], drawn[5][0][0]["test_images"])
+            for case in cases:
+                assert np.bincount(case["train_labels"], minlength=10).tolist() == [k] * 10
+            # perfect predictions, and a control 20% worse (as a learning control is): every point
+            worse = truth.copy()
+            worse[::5] = (worse[::5] + 1) % 10
+            scratch = truth.copy()
+            scratch[1::7] = (scratch[1::7] + 1) % 10  # a method of its own: not the pretrained run's predictions
+            answers = [{"pretrained": truth, "random": worse, "scratch": scratch}[case["method"]] for case in cases]
+            sealed[cells[k]] = SimpleNamespace(answers=answers)
+            verdict = judge(answers, {}, sealed) if k == 30 else judge(answers, {})
+            assert verdict.score == 1.0, (seed, k, verdict.message)
 
 
 def test_a4_freeze_procedures_are_far_apart():
