@@ -570,7 +570,8 @@ def _reference_probe(case: dict) -> np.ndarray:
         return head((test - mean) / std).argmax(1).numpy()
 
 
-# Measured on 8 draws of the textures (300 held-out images; the judge uses 200): the recipe reached 0.87-0.91; honest variants of it
+# Measured on 8 draws of the textures (300 held-out images; the judge uses 200): the recipe reached 0.87-0.91;
+# honest variants of it
 # agreed with its predictions on 0.98-1.00 of the images (another seed, the biased standard deviation, 50 more
 # epochs), 0.93-0.97 (no weight decay), 0.86-0.93 (plain SGD) and 0.83-0.90 (no standardising at all, which the
 # notebook advises but does not require), within 0.08 of its accuracy; a nearest neighbour on pixels agreed on
