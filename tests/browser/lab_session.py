@@ -52,16 +52,39 @@ def run_all(page, lab, path: str, timeout: float) -> float:
     page.wait_for_function(
         """() => Array.from(document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputPrompt'))
                       .some(e => e.textContent.includes('*'))""", timeout=15_000, polling="raf")
-    # finished: no cell is queued any more, and the fresh kernel numbered every code cell 1, 2, 3, ... in order
-    page.wait_for_function(
-        """() => {
-          const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
-          const counts = Array.from(panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt'))
-                              .map(e => (e.textContent.match(/\\[(\\d+)\\]/) || [])[1]);
-          return counts.length > 0 && counts.every((c, i) => c !== undefined && Number(c) === i + 1);
-        }""", timeout=timeout * 1000, polling=500)
-    wait_idle(lab, path, timeout=60)
+    # finished: no cell is queued any more, and the fresh kernel numbered every code cell 1, 2, 3, ... in order.
+    # A cell whose input is collapsed (a lecture's answer) shows no input prompt: its number is read from its output
+    # prompt, and a collapsed cell without output shows none; the kernel's being idle for a while covers those.
+    deadline = time.monotonic() + timeout
+    while True:
+        state = page.evaluate(RUN_STATE_JS)
+        if not state["queued"] and all(c is None or c == i + 1 for i, c in enumerate(state["counts"])):
+            kernel = session_kernel(lab, path)
+            if kernel and kernel.get("execution_state") == "idle":
+                wait_idle(lab, path, timeout=60, settle=3.0)
+                state = page.evaluate(RUN_STATE_JS)
+                if not state["queued"]:
+                    break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path}: Run All did not finish within {timeout:.0f} s: {state}")
+        time.sleep(0.5)
     return time.monotonic() - start
+
+
+# Per code cell of the open notebook: its execution count (input prompt, else output prompt; None where neither
+# shows one), and whether any cell is queued or running ([*])
+RUN_STATE_JS = r"""() => {
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  const cells = Array.from(panel.querySelectorAll('.jp-CodeCell'));
+  let queued = false;
+  const counts = cells.map(cell => {
+    const texts = Array.from(cell.querySelectorAll('.jp-InputPrompt, .jp-OutputPrompt')).map(e => e.textContent);
+    if (texts.some(t => t.includes('*'))) queued = true;
+    for (const t of texts) { const m = t.match(/\[(\d+)\]/); if (m) return Number(m[1]); }
+    return null;
+  });
+  return {queued, counts};
+}"""
 
 
 def error_outputs(panel) -> list[str]:
