@@ -506,7 +506,7 @@ class Course:
         from nbgrader.coursedir import CourseDirectory
         from traitlets.config import Config
 
-        from .config import PREPROCESSORS
+        from .config import PREPROCESSORS, page_settings
 
         self.check_config()
         config = copy.deepcopy(self.config)
@@ -516,6 +516,12 @@ class Course:
         # one source for the feedback pipeline (config.PREPROCESSORS, with feedback.HideTestCode), whatever the
         # course's own file says: hidden tests stay hidden in a stock nbgrader course as in coursekit's
         config.GenerateFeedback.preprocessors = list(PREPROCESSORS["GenerateFeedback.preprocessors"])
+        # and one source for how the page is written (FeedbackExporter: offline MathJax beside it, verdicts that
+        # wrap), which a stock course's config file does not set
+        for name, value in page_settings().items():
+            section, trait = name.split(".")
+            if section in ("GenerateFeedback", "FeedbackExporter"):
+                config[section][trait] = value
         coursedir = CourseDirectory(config=config)
         coursedir.assignment_id, coursedir.student_id = assignment, student
         log = logging.getLogger("coursekit.feedback")
