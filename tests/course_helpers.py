@@ -14,12 +14,14 @@ def instructor_digests(root: Path, names=("solutions", "assignments", "course"))
     """Content (or link target) and mode of every instructor file under root; run-time state left out."""
     from coursekit.course.pipeline import Course
 
-    skip = set(Course.RUN_TIME_STATE) - {"gradebook.db"}
+    skip = set(Course.RUN_TIME_STATE) - {"gradebook.db", "exchange"}
     found = {}
     for name in names:
         for p in sorted((root / name).rglob("*")):
             rel = p.relative_to(root)
-            if skip & set(rel.parts) or rel.name == "gradebook.db":
+            # course/exchange/ is the Jupyter server's (the Assignment List's exchange, made when the repository's
+            # nbgrader_config.py loads), never a kernel's: only that one folder is left out, not every "exchange"
+            if skip & set(rel.parts) or rel.name == "gradebook.db" or rel.parts[:2] == ("course", "exchange"):
                 continue
             info = os.lstat(p)
             if p.is_symlink():
