@@ -140,3 +140,38 @@ def exercise_verdicts(nb) -> tuple[list, list]:
         is_solution = hidden(cell) and "_solution(" in cell.source
         (solutions if is_solution else student).extend(verdicts(cell))
     return student, solutions
+
+
+def exercise_tests(lecture: Path, answers: dict[str, str], write_it_yourself: int):
+    """The three tests every lecture with exercises owes its student, for tests/test_lecture_NN.py to bind:
+
+        test_student_view, test_solved, test_sabotaged = exercise_tests(LECTURE, ANSWERS, write_it_yourself=3)
+
+    answers: {cell id of a numeric stub: what a student who worked it by hand types}; write_it_yourself: how many
+    implement-it exercises the lecture has (each has a collapsed solution that checks itself)."""
+    import pytest
+
+    def test_student_view():
+        """The stored lecture shows unfilled exercises and no answers."""
+        assert check_student_view(lecture) == {"write it yourself": write_it_yourself, "numeric": len(answers)}
+
+    @pytest.mark.slow
+    @pytest.mark.notebooks
+    def test_solved():
+        """A student who solves every exercise sees PASS everywhere."""
+        student, solutions = exercise_verdicts(run(solved(load(lecture), answers)))
+        assert student and all(kind == "PASS" for kind, _ in student), [v for v in student if v[0] != "PASS"]
+        assert len(solutions) == write_it_yourself and all(kind == "PASS" for kind, _ in solutions), solutions
+
+    @pytest.mark.slow
+    @pytest.mark.notebooks
+    def test_sabotaged():
+        """Wrong answers fail with a reason, and the lecture still runs to its end."""
+        nb = run(sabotaged(load(lecture)))
+        student, solutions = exercise_verdicts(nb)
+        assert student and all(kind == "FAIL" for kind, _ in student), [v for v in student if v[0] != "FAIL"]
+        assert all(kind == "PASS" for kind, _ in solutions), solutions
+        unrun = [n for n, c in enumerate(nb.cells) if c.cell_type == "code" and not c.get("execution_count")]
+        assert not unrun, f"cells {unrun} did not run after the wrong answers"
+
+    return test_student_view, test_solved, test_sabotaged
