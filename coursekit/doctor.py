@@ -135,6 +135,24 @@ def _sandbox_check() -> Check:
     return Check("bubblewrap", True, f"{bwrap}: student kernels are sandboxed")
 
 
+def _cpu_accounting_check() -> Check:
+    """Which CPU accounting the kernels' CPU limits would read here: a cgroup of their own (every process counted,
+    the exited ones too) or the /proc fallback (which misses a child that lives between two polls)."""
+    if not sys.platform.startswith("linux"):
+        return Check("CPU accounting", True, "not Linux: no CPU accounting of the kernel's processes")
+    from .course.limits import CgroupAccount
+
+    probe = CgroupAccount.create(f"coursekit-doctor-{os.getpid()}")
+    if probe is None:
+        return Check("CPU accounting", True, "/proc polling (no cgroup can be made here: a child that exits "
+                     "between two polls is not counted; grade as root or with a delegated cgroup for the exact "
+                     "count)")
+    where, version = probe.path.parent, probe.version
+    probe.close()
+    kind = "cgroup v2 cpu.stat" if version == 2 else "cgroup v1 cpuacct"
+    return Check("CPU accounting", True, f"{kind} under {where}: every process a kernel starts is counted")
+
+
 def _threads_check() -> Check:
     """Whether waiting threads yield (OMP_WAIT_POLICY=PASSIVE), and for how many cores the counts are set."""
     from . import threads
@@ -192,7 +210,7 @@ def parts() -> list[Part]:
                     lecture_checks, _extra_fix("course"))
 
     grading = Part("Assignments and grading", "Validate, coursekit check, release and autograde (make course)",
-                   [_package("nbgrader"), _sandbox_check(),
+                   [_package("nbgrader"), _sandbox_check(), _cpu_accounting_check(),
                     _package("jupyter-server-mathjax", needed_for="formulas in feedback and the formgrader, offline")],
                    _extra_fix("course"))
     shared = Part("Thread settings", "lectures and grading that stay fast on a shared, busy machine",

@@ -285,7 +285,9 @@ def _student_unet(c, **mistakes):
                 skip = skip[..., top: top + x.shape[-2], left: left + x.shape[-1]]
                 skip = skip.detach() if mistakes.get("detached_skips") else skip
                 x = self.decs[i](torch.cat([x, skip] if mistakes.get("x_first") else [skip, x], dim=1))
-            x = self.out(x)
+            # the head's weights applied functionally: the layer object is never called
+            x = (nn.functional.conv2d(x, self.out.weight, self.out.bias) if mistakes.get("functional_head")
+                 else self.out(x))
             return torch.sigmoid(x) if mistakes.get("sigmoid_head") else x
 
     return Net()
@@ -724,6 +726,16 @@ def test_a3_network_scores_follow_the_mistake(mistake):
     for grade_id, want in zip(("a3-params", "a3-valid", "a3-same"), expected):
         verdict, _ = grade("a3_unet", grade_id, lambda c: _network(c, **kwargs), seed=5)
         assert verdict.score == want, (grade_id, verdict.message)
+
+
+def test_a3_a_layer_applied_functionally_is_named_not_called_none():
+    """The head's weights used in F.conv2d: the kernel never sees the layer called, and the message says so (it
+    used to read "got None (did the function return its result?)")."""
+    for grade_id in ("a3-params", "a3-valid", "a3-same"):
+        verdict, _ = grade("a3_unet", grade_id, lambda c: _network(c, functional_head=True), seed=5)
+        assert verdict.score == 0.0, (grade_id, verdict.message)
+        assert "never called as a layer" in verdict.message and "got None" not in verdict.message, verdict.message
+        assert "call the layer itself" in verdict.message, verdict.message
 
 
 def test_a3_forged_trace_scores_nothing():

@@ -193,6 +193,28 @@ def test_doctor_reports_every_part():
         assert "CUDA: " in result.stdout
 
 
+def test_doctor_names_the_cpu_accounting_and_leaves_no_cgroup(monkeypatch):
+    from coursekit import doctor
+    from coursekit.course import limits
+
+    made = []
+    real_create = limits.CgroupAccount.create.__func__
+
+    def create(cls, name):
+        made.append(account := real_create(cls, name))
+        return account
+
+    monkeypatch.setattr(limits.CgroupAccount, "create", classmethod(create))
+    check = doctor._cpu_accounting_check()
+    assert check.ok and check.name == "CPU accounting"
+    if made and made[0] is not None:
+        assert f"cgroup v{made[0].version}" in check.detail and not made[0].path.exists(), check.detail
+    else:
+        assert check.detail.startswith("/proc polling"), check.detail
+    monkeypatch.setattr(limits.CgroupAccount, "create", classmethod(lambda cls, name: None))
+    assert "/proc polling" in doctor._cpu_accounting_check().detail
+
+
 def test_doctor_says_how_to_fix_a_missing_package(monkeypatch, capsys):
     from coursekit import doctor
 

@@ -314,6 +314,11 @@ def _trace_problems(case, got, what) -> dict:
         if captured[k] is None:
             forward = f"{what}: {names[k]} could not be reached with your layers' outputs"
             break
+        if inputs[k] is None and outputs[k] is None:
+            # the kernel records a layer when the layer object is called; nothing came back for this one
+            forward = (f"{what}: {names[k]} was never called as a layer in your forward pass (its weights used in a "
+                       "functional call, e.g. F.conv2d(x, layer.weight), are not seen: call the layer itself)")
+            break
         forward = compare(inputs[k], captured[k].numpy(), f"{what}: the input of {names[k]}", **FORWARD_TOLERANCE)
         if forward:
             forward += (" (the first layer receives the network's input as it is)" if k == 0 else

@@ -67,6 +67,12 @@ def _mismatch(modules, layers) -> str | None:
     return None
 
 
+def _never_called(model, called) -> list[str]:
+    """The names of the model's layers with parameters that its forward pass never called."""
+    return [name or type(module).__name__ for name, module in model.named_modules()
+            if _has_own_parameters(module) and not any(module is seen for seen in called)]
+
+
 def load_layers(modules, layers) -> None:
     """Copy the grader's layers into modules that fit them (see _mismatch); a tensor the layer does not have (a
     bias the specification lacks) becomes zero."""
@@ -103,7 +109,13 @@ def run_with_weights(model, x, layers: list, train: bool = False, grad_output=No
                   [m for m in model.modules() if _has_own_parameters(m)]]
     problems = [_mismatch(modules, layers) for modules in candidates]
     if problems[0] and problems[1]:
-        return {"problem": f"in the order your forward pass calls them: {problems[0]}", "parameters": parameters}
+        problem = f"in the order your forward pass calls them: {problems[0]}"
+        never = _never_called(model, candidates[0])
+        if never:
+            problem += (f"; never called as a layer: {', '.join(never[:3])}{' ...' if len(never) > 3 else ''} "
+                        "(a layer whose weights are used in a functional call, e.g. F.conv2d(x, layer.weight), is "
+                        "not seen: call the layer itself)")
+        return {"problem": problem, "parameters": parameters}
     modules = candidates[0] if problems[0] is None else candidates[1]
     load_layers(modules, layers)
     seen = {id(m): k for k, m in enumerate(modules)}
