@@ -594,7 +594,7 @@ PROBE_MUTANTS = {
                                           "self.mean, self.std = torch.zeros(feats.shape[1]), torch.ones(1)", 1.0,
                                           "learned"),
     "standardised in predict only": ("        feats = (feats - self.mean) / self.std\n        self.head",
-                                     "        self.head", 0.0, "recipe"),
+                                     "        self.head", 0.0, ("fitted on", "recipe")),
     "biased standard deviation (allowed)": ("feats.std(0) + 1e-6", "feats.std(0, unbiased=False) + 1e-6", 1.0,
                                             "learned"),
     "head never trained": ("        for _ in range(epochs):", "        for _ in range(0):", 0.0, "recipe"),
@@ -612,9 +612,9 @@ PROBE_MUTANTS = {
 }
 
 
-# A known gap of the probe check (issue 23 item 6, open): on seed 1 the made-up textures' codes are close enough to
-# standardised that a probe fitted without standardising predicts like the recipe, and the check credits it
-KNOWN_PROBE_GAPS = {"standardised in predict only": "seed 1's textures hide a fit that skips standardising"}
+# mutants the probe check is known to miss on some seed (none since the fitted images came back among the held-out
+# ones: a fit on raw features with predictions on standardised ones used to pass on seed 1)
+KNOWN_PROBE_GAPS: dict[str, str] = {}
 
 
 @pytest.mark.filterwarnings("ignore:std... degrees of freedom")  # the batch's statistics of one image
@@ -628,7 +628,8 @@ def test_probe_mutants_earn_their_share_on_every_seed(solution, draws, tmp_path,
         verdict = _mutant_share(solution, draws, "a4-probe", seed, code, tmp_path, monkeypatch,
                                 wrap=_cached_extraction)
         assert verdict.score == pytest.approx(share), (seed, verdict.message)
-        assert word in verdict.message, (seed, verdict.message)
+        assert any(w in verdict.message for w in ((word,) if isinstance(word, str) else word)), (seed,
+                                                                                                 verdict.message)
 
 
 def test_a_probe_that_extracts_in_every_epoch_runs_past_the_cells_limit(solution, draws):
