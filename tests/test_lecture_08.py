@@ -21,7 +21,7 @@ ANSWERS = {
 
 def test_the_stored_lecture_shows_unfilled_exercises_and_no_answers():
     counts = check_student_view(LECTURE)
-    assert counts == {"write it yourself": 2, "numeric": len(ANSWERS)}
+    assert counts == {"write it yourself": 3, "numeric": len(ANSWERS)}
 
 
 def test_the_lecture_does_not_cap_the_students_threads():
@@ -34,7 +34,7 @@ def test_the_lecture_does_not_cap_the_students_threads():
 def test_a_student_who_solves_every_exercise_sees_pass_everywhere():
     student, solutions = exercise_verdicts(run(solved(load(LECTURE), ANSWERS)))
     assert student and all(kind == "PASS" for kind, _ in student), [v for v in student if v[0] != "PASS"]
-    assert len(solutions) == 2 and all(kind == "PASS" for kind, _ in solutions)
+    assert len(solutions) == 3 and all(kind == "PASS" for kind, _ in solutions)
 
 
 @pytest.mark.slow
