@@ -2,9 +2,8 @@
 examples rest on (the regression checks that used to be asserts in the notebook's cells)."""
 
 import numpy as np
-import pytest
 import torch
-from lecture_exercises import ROOT, check_student_view, exercise_verdicts, load, run, sabotaged, solved
+from lecture_exercises import ROOT, exercise_tests
 
 from coursekit.attribution import layer_outputs, occlusion_map, receptive_box, saliency_map
 from coursekit.data import mnist
@@ -19,32 +18,7 @@ ANSWERS = {
 }
 
 
-def test_the_stored_lecture_shows_unfilled_exercises_and_no_answers():
-    counts = check_student_view(LECTURE)
-    assert counts == {"write it yourself": 3, "numeric": len(ANSWERS)}
-
-
-def test_the_lecture_does_not_cap_the_students_threads():
-    sources = "\n".join(c.source for c in load(LECTURE).cells if c.cell_type == "code")
-    assert "set_num_threads" not in sources and "OMP_NUM_THREADS" not in sources
-
-
-@pytest.mark.slow
-@pytest.mark.notebooks
-def test_a_student_who_solves_every_exercise_sees_pass_everywhere():
-    student, solutions = exercise_verdicts(run(solved(load(LECTURE), ANSWERS)))
-    assert student and all(kind == "PASS" for kind, _ in student), [v for v in student if v[0] != "PASS"]
-    assert len(solutions) == 3 and all(kind == "PASS" for kind, _ in solutions)
-
-
-@pytest.mark.slow
-@pytest.mark.notebooks
-def test_wrong_answers_fail_with_a_reason_and_the_lecture_still_runs_to_the_end():
-    nb = run(sabotaged(load(LECTURE)))
-    student, solutions = exercise_verdicts(nb)
-    assert student and all(kind == "FAIL" for kind, _ in student), [v for v in student if v[0] != "FAIL"]
-    assert all(kind == "PASS" for kind, _ in solutions)
-    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+test_student_view, test_solved, test_sabotaged = exercise_tests(LECTURE, ANSWERS, write_it_yourself=3)
 
 
 # ---- the examples' numbers, re-computed from the library (nbval compares the printed ones)
