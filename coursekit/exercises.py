@@ -123,15 +123,16 @@ def check(fn: Callable, reference: Callable, cases: Iterable, name: str | None =
     return _verdict(fn, f"PASS  {name} matches the reference on all {len(cases)} cases.")
 
 
-def check_value(got, expected, name: str, rtol: float = 1e-6, atol: float = 1e-8) -> bool:
+def check_value(got, expected, name: str, rtol: float = 1e-6, atol: float = 1e-8) -> None:
     """For a numeric exercise: print PASS, NOT ATTEMPTED (got is ..., or a tuple or list holding a ...) or FAIL with
-    the first wrong entry. Several answers are checked together as a tuple: check_value((a, b), (1, 2), name)."""
+    the first wrong entry. Several answers are checked together as a tuple: check_value((a, b), (1, 2), name).
+    The verdict is kept as ``check.last``; nothing is returned, so a check on a cell's last line shows only its
+    verdict (a returned bool would show a bare ``False`` under every unanswered exercise)."""
     if _unanswered(got):
         _verdict(None, f"NOT ATTEMPTED  {name}: replace the ... with your answer.")
-        return False
+        return
     problem = _difference(got, expected, rtol, atol)
     _verdict(None, f"FAIL  {name}: {problem}." if problem else f"PASS  {name}.")
-    return problem is None
 
 
 def _unanswered(got) -> bool:

@@ -61,20 +61,23 @@ def test_wrong_shapes_crashes_and_none_are_verdicts():
 
 
 def test_check_value():
-    assert not exercises.check_value(..., 3, "the output width")
+    assert exercises.check_value(..., 3, "the output width") is None  # a last line shows its verdict, no False
     assert exercises.check.last.startswith("NOT ATTEMPTED")
-    assert exercises.check_value(3, 3, "the output width")
-    assert not exercises.check_value(4, 3, "the output width")
+    exercises.check_value(3, 3, "the output width")
+    assert exercises.check.last == "PASS  the output width."
+    exercises.check_value(4, 3, "the output width")
     assert exercises.check.last == "FAIL  the output width: the result is 4, expected 3."
 
 
 def test_check_value_takes_several_answers_and_a_half_filled_tuple_is_not_attempted():
-    assert not exercises.check_value((150, ...), (150, 10), "Exercise 1.1")
+    exercises.check_value((150, ...), (150, 10), "Exercise 1.1")
     assert exercises.check.last.startswith("NOT ATTEMPTED  Exercise 1.1")
-    assert not exercises.check_value((150, 9), (150, 10), "Exercise 1.1")
+    exercises.check_value((150, 9), (150, 10), "Exercise 1.1")
     assert exercises.check.last == "FAIL  Exercise 1.1: the result[1] is 9, expected 10."
-    assert exercises.check_value((150, 10), (150, 10), "Exercise 1.1")
-    assert exercises.check_value([[1, -1], [0, 1]], np.array([[1, -1], [0, 1]]), "C")
+    exercises.check_value((150, 10), (150, 10), "Exercise 1.1")
+    assert exercises.check.last == "PASS  Exercise 1.1."
+    exercises.check_value([[1, -1], [0, 1]], np.array([[1, -1], [0, 1]]), "C")
+    assert exercises.check.last == "PASS  C."
 
 
 def test_checked_prints_a_claim_that_holds_and_fails_one_that_does_not(capsys):
