@@ -15,8 +15,19 @@ def _skip_slow_optional_imports() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)
 
 
+def _own_scripts_on_path() -> None:
+    """nbgrader runs tools of this environment by name (``alembic`` when it opens a gradebook, ``jupyter``
+    subcommands): its scripts folder goes first on PATH, so that ``.venv/bin/coursekit`` works without activating
+    the environment (it used to stop at the first gradebook with FileNotFoundError: 'alembic')."""
+    scripts = os.path.dirname(os.path.abspath(sys.executable))
+    path = os.environ.get("PATH", "")
+    if scripts not in path.split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([scripts, path]) if path else scripts
+
+
 def main(argv=None) -> int:
     _skip_slow_optional_imports()
+    _own_scripts_on_path()
     parser = argparse.ArgumentParser(prog="coursekit", description="coursekit: tools for students and instructors")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check that Python, numpy, torch, Jupyter and nbgrader are ready")

@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,19 @@ def test_doctor_says_how_to_fix_a_missing_package(monkeypatch, capsys):
 def test_console_script_is_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["coursekit"] == "coursekit.cli:main"
+
+
+def test_the_command_line_finds_its_environments_tools_without_activation(monkeypatch):
+    """nbgrader runs `alembic` by name when it opens a gradebook: `.venv/bin/coursekit autograde` with a PATH that
+    lacks .venv/bin used to stop there with FileNotFoundError."""
+    from coursekit import cli
+
+    scripts = os.path.dirname(os.path.abspath(sys.executable))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    cli._own_scripts_on_path()
+    assert os.environ["PATH"].split(os.pathsep) == [scripts, "/usr/bin", "/bin"]
+    cli._own_scripts_on_path()  # once is enough
+    assert os.environ["PATH"].split(os.pathsep).count(scripts) == 1
+    alembic = os.path.join(scripts, "alembic")
+    if os.path.exists(alembic):  # installed with nbgrader (the course extra)
+        assert shutil.which("alembic") == alembic
