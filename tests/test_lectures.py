@@ -163,14 +163,9 @@ def test_the_root_conftest_starts_only_lecture_kernels_in_the_stored_environment
 # get their fixed count from lecture_env() (make lectures, and nbval through the root conftest.py) instead.
 THREAD_CAP = re.compile(r"set_num_threads\s*\(|set_num_interop_threads\s*\(|threadpool_limits|"
                         r"environ\[?.{0,3}(OMP|MKL|OPENBLAS)_NUM_THREADS")
-# these still call torch.set_num_threads(2) on main; their issue-24 owners remove the line (strict: once it is gone
-# the test passes and the mark must go too)
-CAPPED_BEFORE_ISSUE_24 = {"06_architectures.ipynb"}
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="torch.set_num_threads(2) until issue 24 removes it"))
-    if p.name in CAPPED_BEFORE_ISSUE_24 else p for p in LECTURES], ids=[p.name for p in LECTURES])
+@pytest.mark.parametrize("path", LECTURES, ids=[p.name for p in LECTURES])
 def test_no_lecture_caps_the_students_thread_count(path):
     nb = nbformat.read(path, as_version=4)
     capped = [f"code cell {n}: {m.group(0)}" for n, cell in enumerate(c for c in nb.cells if c.cell_type == "code")
