@@ -4,9 +4,8 @@ rest on (the regression checks that used to be asserts in the notebook's cells).
 import math
 
 import numpy as np
-import pytest
 import torch
-from lecture_exercises import ROOT, check_student_view, exercise_verdicts, load, run, sabotaged, solved
+from lecture_exercises import ROOT, exercise_tests
 
 from coursekit import detection
 from coursekit.arithmetic import conv_macs, conv_params, summary
@@ -28,27 +27,7 @@ ANSWERS = {
 }
 
 
-def test_the_stored_lecture_shows_unfilled_exercises_and_no_answers():
-    counts = check_student_view(LECTURE)
-    assert counts == {"write it yourself": 2, "numeric": len(ANSWERS)}
-
-
-@pytest.mark.slow
-@pytest.mark.notebooks
-def test_a_student_who_solves_every_exercise_sees_pass_everywhere():
-    student, solutions = exercise_verdicts(run(solved(load(LECTURE), ANSWERS)))
-    assert student and all(kind == "PASS" for kind, _ in student), [v for v in student if v[0] != "PASS"]
-    assert len(solutions) == 2 and all(kind == "PASS" for kind, _ in solutions)
-
-
-@pytest.mark.slow
-@pytest.mark.notebooks
-def test_wrong_answers_fail_with_a_reason_and_the_lecture_still_runs_to_the_end():
-    nb = run(sabotaged(load(LECTURE)))
-    student, solutions = exercise_verdicts(nb)
-    assert student and all(kind == "FAIL" for kind, _ in student), [v for v in student if v[0] != "FAIL"]
-    assert all(kind == "PASS" for kind, _ in solutions)
-    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+test_student_view, test_solved, test_sabotaged = exercise_tests(LECTURE, ANSWERS, write_it_yourself=2)
 
 
 # ---- the examples' numbers, re-computed from the library (nbval compares the printed ones)
