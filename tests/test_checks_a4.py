@@ -612,15 +612,8 @@ PROBE_MUTANTS = {
 }
 
 
-# mutants the probe check is known to miss on some seed (none since the fitted images came back among the held-out
-# ones: a fit on raw features with predictions on standardised ones used to pass on seed 1)
-KNOWN_PROBE_GAPS: dict[str, str] = {}
-
-
 @pytest.mark.filterwarnings("ignore:std... degrees of freedom")  # the batch's statistics of one image
-@pytest.mark.parametrize("mutant", [
-    pytest.param(m, marks=pytest.mark.xfail(reason=KNOWN_PROBE_GAPS[m], strict=False)) if m in KNOWN_PROBE_GAPS
-    else m for m in sorted(PROBE_MUTANTS)])
+@pytest.mark.parametrize("mutant", sorted(PROBE_MUTANTS))
 def test_probe_mutants_earn_their_share_on_every_seed(solution, draws, tmp_path, monkeypatch, mutant):
     old, new, share, word = PROBE_MUTANTS[mutant]
     code = _solution_with(solution, PROBE, *([(old, new)] if old else []))
