@@ -5,7 +5,7 @@ Two workloads, each run in a fresh Python process (the thread settings only take
 * ``lecture``: the heaviest kind of lecture cell, training a 30-layer plain and a 30-layer residual CNN side by side
   for a few steps on the synthetic shapes (Lecture 6's gradient-flow demonstration);
 * ``a3``: Assignment 3's reference training recipe (UNet base 16, depth 3, batch norm, Adam, BCE + Dice, 128
-  images), two of its five epochs.
+  membrane-stained images), two of its fifteen epochs.
 
 Each is timed idle and beside N busy processes (N = cores, then 2 x cores; each busy process spins one core in pure
 Python), once with coursekit's setting (``OMP_WAIT_POLICY=PASSIVE`` and friends, see coursekit/threads.py) and once
@@ -81,7 +81,7 @@ def a3_workload(quick: bool) -> None:
     from torch import nn
     from torch.utils.data import DataLoader
 
-    from coursekit.data import SyntheticShapesSegmentation
+    from coursekit.data import SyntheticMembraneSegmentation
     from coursekit.models import UNet
     from coursekit.train import fit, seed_everything
 
@@ -94,7 +94,7 @@ def a3_workload(quick: bool) -> None:
         dice = 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
         return nn.functional.binary_cross_entropy_with_logits(logits, target) + dice
 
-    fit(model, DataLoader(SyntheticShapesSegmentation(n, size=size, seed=0), batch_size=16, shuffle=True),
+    fit(model, DataLoader(SyntheticMembraneSegmentation(n, size=size, seed=0), batch_size=16, shuffle=True),
         loss_fn=loss_fn, optimizer=torch.optim.Adam(model.parameters(), lr=3e-3), epochs=epochs, progress=False)
 
 

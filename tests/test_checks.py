@@ -591,10 +591,10 @@ def test_cases_are_plain_data_and_the_same_for_the_same_seed():
 
 def _held_out_masks(seed):
     """The masks the training checks keep to themselves, redrawn here: their first draw is the held-out seed."""
-    from coursekit.data import SyntheticShapesSegmentation
+    from coursekit.data import SyntheticMembraneSegmentation
 
     held_seed = int(np.random.default_rng(seed).integers(10, 2**31))
-    data = SyntheticShapesSegmentation(128, size=64, seed=held_seed)
+    data = SyntheticMembraneSegmentation(128, size=64, seed=held_seed)
     return np.stack([data.sample(i)[1] for i in range(128)])[:, None] > 0.5
 
 
@@ -617,7 +617,7 @@ def test_training_tiers_are_above_a_brightness_threshold(grade_id):
     assert set(cases[0]) == {"images"}  # images only: the masks never travel
     images = cases[0]["images"]
     thresholded, best = _best_threshold(images, masks)
-    assert 0.78 < best < 0.85  # the measured 0.81-0.83, below the lowest tier
+    assert 0.4 < best < 0.6  # the measured 0.49-0.52, far below the lowest tier
     verdict, _ = grade("a3_unet", grade_id, lambda c: thresholded, seed=seed)
     assert verdict.score == 0.0 and "Dice on 128 held-out images" in verdict.message, verdict.message
     verdict, _ = grade("a3_unet", grade_id, lambda c: np.ones_like(masks), seed=seed)
@@ -628,7 +628,8 @@ def test_training_tiers_are_above_a_brightness_threshold(grade_id):
 
 def test_training_tiers_are_above_a_pipeline_that_does_not_learn():
     """The strongest non-learning segmentation we built in torch ops (course/judges/a3_unet.py's
-    non_learning_baseline: 0.891-0.897 on six held-out draws) earns neither tier, with room to spare on every draw."""
+    non_learning_baseline: 0.63-0.67 on held-out draws) earns neither tier, at least 0.15 below the lowest on every
+    draw."""
     import runpy
 
     pytest.importorskip("torch")
@@ -637,7 +638,7 @@ def test_training_tiers_are_above_a_pipeline_that_does_not_learn():
     for seed in (11, 12345, 777777):
         images, masks = a3["held_out"](seed)
         dice = a3["dice_score"](a3["non_learning_baseline"](images), masks)
-        assert 0.85 < dice < lowest - 0.01, (seed, dice)  # it is strong (above the old 0.85 tier), and still below
+        assert 0.6 < dice < lowest - 0.15, (seed, dice)  # it works (far above a threshold's 0.5), and stays far below
         for grade_id in a3["TIERS"]:
             verdict, _ = grade("a3_unet", grade_id, lambda c: a3["non_learning_baseline"](c["images"]), seed=seed)
             assert verdict.score == 0.0, verdict.message

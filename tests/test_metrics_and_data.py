@@ -7,6 +7,7 @@ torch = pytest.importorskip("torch")
 
 from coursekit.data import (  # noqa: E402
     JointAugment,
+    SyntheticMembraneSegmentation,
     SyntheticShapesClassification,
     SyntheticShapesSegmentation,
     train_val_test_split,
@@ -65,6 +66,39 @@ def test_segmentation_is_not_solved_by_a_threshold():
     data = SyntheticShapesSegmentation(30, 64, seed=1)
     scores = [dice_score((data[i][0] > 0.45).int(), data[i][1].int()) for i in range(30)]
     assert np.mean(scores) < 0.85
+
+
+def test_membrane_set_is_deterministic_binary_and_checks_its_arguments():
+    a, b = SyntheticMembraneSegmentation(10, size=48, seed=3), SyntheticMembraneSegmentation(300, size=48, seed=3)
+    image, mask = a[7]
+    assert image.shape == mask.shape == (1, 48, 48) and image.dtype == mask.dtype == torch.float32
+    assert set(mask.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(image, b[7][0]) and torch.equal(mask, b[7][1])     # same sample whatever the set size
+    assert not torch.equal(image, SyntheticMembraneSegmentation(10, size=48, seed=4)[7][0])
+    coverage = [float(SyntheticMembraneSegmentation(40, 64, seed=0)[i][1].mean()) for i in range(40)]
+    assert 0.02 < min(coverage) and max(coverage) < 0.7 and 0.1 < np.mean(coverage) < 0.4
+    with pytest.raises(ValueError, match="size >= 32"):
+        SyntheticMembraneSegmentation(4, size=16)
+    with pytest.raises(IndexError):
+        a[10]
+
+
+def test_membrane_cells_show_as_rims_and_their_decoys_as_filled_blobs():
+    """What makes the set need a network: inside a live cell the stain sits on its rim, so a cell's inner core is
+    darker than its rim, and the bright pixels outside the masks (dead cells, fibres, debris) are many."""
+    from torch.nn import functional as F
+
+    data = SyntheticMembraneSegmentation(40, 64, seed=2)
+    images = torch.stack([data[i][0] for i in range(40)])
+    masks = torch.stack([data[i][1] for i in range(40)])
+    core = -F.max_pool2d(-masks, 7, 1, 3)                       # 3 px inside every cell's edge
+    rim = masks - (-F.max_pool2d(-masks, 5, 1, 2))              # the outer 2 px of every cell
+    assert images[rim > 0].mean() > images[core > 0].mean() + 0.05
+    bright = images > images.quantile(0.9)
+    assert (bright & (masks == 0)).sum() > 0.3 * bright.sum()   # much of what is bright is not a cell
+    # the best single brightness threshold, chosen knowing the masks, stays far from a trained network's 0.9
+    best = max(dice_score((images > t).int(), masks.int()) for t in images.quantile(torch.linspace(0.5, 0.99, 50)))
+    assert best < 0.65
 
 
 def test_classification_set_is_balanced_and_deterministic():

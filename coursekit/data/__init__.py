@@ -9,8 +9,13 @@ from .augment import JointAugment  # noqa: E402
 from .folders import ImageFolder, OxfordPetsSegmentation, digits, faces  # noqa: E402
 from .mnist import mnist, mnist_arrays, sample_per_class  # noqa: E402
 from .splits import train_val_test_split  # noqa: E402
-from .synthetic import SyntheticShapesClassification, SyntheticShapesSegmentation  # noqa: E402
+from .synthetic import (  # noqa: E402
+    SyntheticMembraneSegmentation,
+    SyntheticShapesClassification,
+    SyntheticShapesSegmentation,
+)
 
-__all__ = ["SyntheticShapesSegmentation", "SyntheticShapesClassification", "JointAugment", "train_val_test_split",
+__all__ = ["SyntheticShapesSegmentation", "SyntheticMembraneSegmentation", "SyntheticShapesClassification",
+           "JointAugment", "train_val_test_split",
            "ImageFolder", "OxfordPetsSegmentation", "digits", "faces",
            "mnist", "mnist_arrays", "sample_per_class"]
